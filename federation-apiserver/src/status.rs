@@ -241,7 +241,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
-        let mut response = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut response =
+            (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if let Some(secs) = self.retry_after_seconds {
             if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -270,11 +271,18 @@ mod tests {
             "",
             "ConfigMap",
             "Bad_Name",
-            vec![Cause::new("FieldValueInvalid", "metadata.name", "must be lowercase")],
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "metadata.name",
+                "must be lowercase",
+            )],
         );
         let s = e.to_status();
         assert_eq!(s["code"], 422);
         assert_eq!(s["details"]["causes"][0]["field"], "metadata.name");
-        assert!(s["message"].as_str().unwrap().contains("metadata.name: must be lowercase"));
+        assert!(s["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.name: must be lowercase"));
     }
 }

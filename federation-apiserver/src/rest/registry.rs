@@ -50,7 +50,11 @@ impl ResourceType {
     /// The storage key prefix for every object of this resource: `/{group}/{plural}/`
     /// (`core` stands for the empty group). Keys never depend on the version.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { &self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
         format!("/{group}/{}/", self.plural)
     }
 
@@ -135,22 +139,210 @@ pub fn builtin_types() -> Vec<ResourceType> {
     const ALL: &[&str] = &["all"];
     const NONE: &[&str] = &[];
     let specs = vec![
-        Spec { group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false, short_names: &["ns"], categories: NONE, has_status: true, schema_check: check_as::<core::Namespace>, extra_field_labels: &["status.phase"] },
-        Spec { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true, short_names: &["cm"], categories: NONE, has_status: false, schema_check: check_as::<core::ConfigMap>, extra_field_labels: &[] },
-        Spec { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true, short_names: NONE, categories: NONE, has_status: false, schema_check: check_as::<core::Secret>, extra_field_labels: &["type"] },
-        Spec { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, short_names: &["svc"], categories: ALL, has_status: true, schema_check: check_as::<core::Service>, extra_field_labels: &[] },
-        Spec { group: "", version: "v1", kind: "ServiceAccount", plural: "serviceaccounts", namespaced: true, short_names: &["sa"], categories: NONE, has_status: false, schema_check: check_as::<core::ServiceAccount>, extra_field_labels: &[] },
-        Spec { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, short_names: &["ev"], categories: NONE, has_status: false, schema_check: check_as::<core::Event>, extra_field_labels: &["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"] },
-        Spec { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, short_names: &["deploy"], categories: ALL, has_status: true, schema_check: check_as::<apps::Deployment>, extra_field_labels: &[] },
-        Spec { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true, short_names: &["sts"], categories: ALL, has_status: true, schema_check: check_as::<apps::StatefulSet>, extra_field_labels: &[] },
-        Spec { group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", namespaced: true, short_names: &["ds"], categories: ALL, has_status: true, schema_check: check_as::<apps::DaemonSet>, extra_field_labels: &[] },
-        Spec { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true, short_names: &["rs"], categories: ALL, has_status: true, schema_check: check_as::<apps::ReplicaSet>, extra_field_labels: &[] },
-        Spec { group: "batch", version: "v1", kind: "Job", plural: "jobs", namespaced: true, short_names: NONE, categories: ALL, has_status: true, schema_check: check_as::<batch::Job>, extra_field_labels: &[] },
-        Spec { group: "batch", version: "v1", kind: "CronJob", plural: "cronjobs", namespaced: true, short_names: &["cj"], categories: ALL, has_status: true, schema_check: check_as::<batch::CronJob>, extra_field_labels: &[] },
-        Spec { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", namespaced: true, short_names: &["ing"], categories: NONE, has_status: true, schema_check: check_as::<networking::Ingress>, extra_field_labels: &[] },
-        Spec { group: "policy", version: "v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", namespaced: true, short_names: &["pdb"], categories: NONE, has_status: true, schema_check: check_as::<policy::PodDisruptionBudget>, extra_field_labels: &[] },
-        Spec { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, short_names: &["hpa"], categories: ALL, has_status: true, schema_check: check_as::<autoscaling::HorizontalPodAutoscaler>, extra_field_labels: &[] },
-        Spec { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true, short_names: NONE, categories: NONE, has_status: false, schema_check: check_as::<coordination::Lease>, extra_field_labels: &[] },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "Namespace",
+            plural: "namespaces",
+            namespaced: false,
+            short_names: &["ns"],
+            categories: NONE,
+            has_status: true,
+            schema_check: check_as::<core::Namespace>,
+            extra_field_labels: &["status.phase"],
+        },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "ConfigMap",
+            plural: "configmaps",
+            namespaced: true,
+            short_names: &["cm"],
+            categories: NONE,
+            has_status: false,
+            schema_check: check_as::<core::ConfigMap>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "Secret",
+            plural: "secrets",
+            namespaced: true,
+            short_names: NONE,
+            categories: NONE,
+            has_status: false,
+            schema_check: check_as::<core::Secret>,
+            extra_field_labels: &["type"],
+        },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "Service",
+            plural: "services",
+            namespaced: true,
+            short_names: &["svc"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<core::Service>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "ServiceAccount",
+            plural: "serviceaccounts",
+            namespaced: true,
+            short_names: &["sa"],
+            categories: NONE,
+            has_status: false,
+            schema_check: check_as::<core::ServiceAccount>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "Event",
+            plural: "events",
+            namespaced: true,
+            short_names: &["ev"],
+            categories: NONE,
+            has_status: false,
+            schema_check: check_as::<core::Event>,
+            extra_field_labels: &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+        },
+        Spec {
+            group: "apps",
+            version: "v1",
+            kind: "Deployment",
+            plural: "deployments",
+            namespaced: true,
+            short_names: &["deploy"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<apps::Deployment>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "apps",
+            version: "v1",
+            kind: "StatefulSet",
+            plural: "statefulsets",
+            namespaced: true,
+            short_names: &["sts"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<apps::StatefulSet>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "apps",
+            version: "v1",
+            kind: "DaemonSet",
+            plural: "daemonsets",
+            namespaced: true,
+            short_names: &["ds"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<apps::DaemonSet>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "apps",
+            version: "v1",
+            kind: "ReplicaSet",
+            plural: "replicasets",
+            namespaced: true,
+            short_names: &["rs"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<apps::ReplicaSet>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "batch",
+            version: "v1",
+            kind: "Job",
+            plural: "jobs",
+            namespaced: true,
+            short_names: NONE,
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<batch::Job>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "batch",
+            version: "v1",
+            kind: "CronJob",
+            plural: "cronjobs",
+            namespaced: true,
+            short_names: &["cj"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<batch::CronJob>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "networking.k8s.io",
+            version: "v1",
+            kind: "Ingress",
+            plural: "ingresses",
+            namespaced: true,
+            short_names: &["ing"],
+            categories: NONE,
+            has_status: true,
+            schema_check: check_as::<networking::Ingress>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "policy",
+            version: "v1",
+            kind: "PodDisruptionBudget",
+            plural: "poddisruptionbudgets",
+            namespaced: true,
+            short_names: &["pdb"],
+            categories: NONE,
+            has_status: true,
+            schema_check: check_as::<policy::PodDisruptionBudget>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "autoscaling",
+            version: "v2",
+            kind: "HorizontalPodAutoscaler",
+            plural: "horizontalpodautoscalers",
+            namespaced: true,
+            short_names: &["hpa"],
+            categories: ALL,
+            has_status: true,
+            schema_check: check_as::<autoscaling::HorizontalPodAutoscaler>,
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "coordination.k8s.io",
+            version: "v1",
+            kind: "Lease",
+            plural: "leases",
+            namespaced: true,
+            short_names: NONE,
+            categories: NONE,
+            has_status: false,
+            schema_check: check_as::<coordination::Lease>,
+            extra_field_labels: &[],
+        },
     ];
     specs.into_iter().map(ResourceType::from).collect()
 }
@@ -230,7 +422,11 @@ impl Registry {
 
     /// Every namespaced resource (for namespace deletion).
     pub fn namespaced(&self) -> Vec<Arc<ResourceType>> {
-        self.types.iter().filter(|t| t.namespaced).cloned().collect()
+        self.types
+            .iter()
+            .filter(|t| t.namespaced)
+            .cloned()
+            .collect()
     }
 }
 
@@ -246,7 +442,10 @@ mod tests {
         assert_eq!(cm.key(Some("default"), "a"), "/core/configmaps/default/a");
         assert_eq!(cm.namespace_prefix(None), "/core/configmaps/");
         let ns = r.lookup("", "v1", "namespaces").unwrap();
-        assert_eq!(ns.key(Some("ignored"), "kube-system"), "/core/namespaces/kube-system");
+        assert_eq!(
+            ns.key(Some("ignored"), "kube-system"),
+            "/core/namespaces/kube-system"
+        );
         let d = r.lookup("apps", "v1", "deployments").unwrap();
         assert_eq!(d.api_version(), "apps/v1");
     }
@@ -260,6 +459,10 @@ mod tests {
         assert!((d.schema_check)(&bad).is_err());
         let good = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"},
             "spec":{"replicas":3,"selector":{"matchLabels":{"a":"b"}},"template":{}}});
-        assert!((d.schema_check)(&good).is_ok(), "{:?}", (d.schema_check)(&good));
+        assert!(
+            (d.schema_check)(&good).is_ok(),
+            "{:?}",
+            (d.schema_check)(&good)
+        );
     }
 }

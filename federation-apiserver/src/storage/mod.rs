@@ -19,6 +19,7 @@
 //!   the write that produced them (for deletes: the delete's revision).
 //! - Watch events for one key, and across keys, arrive in revision order.
 
+mod event_hub;
 pub mod memory;
 pub mod redb_store;
 pub mod watch_cache;
@@ -55,7 +56,10 @@ pub enum StorageError {
     },
     /// The requested revision is older than what the backend retains.
     #[error("revision {requested} is too old (oldest retained: {oldest})")]
-    Expired { requested: Revision, oldest: Revision },
+    Expired {
+        requested: Revision,
+        oldest: Revision,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("storage backend failed: {0}")]
@@ -116,7 +120,8 @@ pub struct ListOptions {
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct ListResult {
-    pub items: Vec<Object>,
+    /// `(key, object)` pairs in key order.
+    pub items: Vec<(String, Object)>,
     /// The revision the list reflects.
     pub revision: Revision,
     /// When the page was cut by `limit` and more keys remain: the last key returned.
@@ -183,9 +188,10 @@ pub fn set_revision(object: &mut Value, revision: Revision) {
     if !meta.is_object() {
         *meta = Value::Object(Default::default());
     }
-    meta.as_object_mut()
-        .expect("metadata object")
-        .insert("resourceVersion".into(), Value::String(revision.to_string()));
+    meta.as_object_mut().expect("metadata object").insert(
+        "resourceVersion".into(),
+        Value::String(revision.to_string()),
+    );
 }
 
 /// Whether `key` is under `prefix` (an empty prefix matches everything).

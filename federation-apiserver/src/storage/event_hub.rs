@@ -1,0 +1,98 @@
+//! Fan-out of committed events from a backend to its watchers.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
+
+use super::{Revision, StorageError, WatchEvent, WatchStream};
+
+/// How many events a backend buffers for a slow watcher before cutting it off.
+pub const BACKEND_EVENT_BUFFER: usize = 1 << 16;
+
+/// A broadcast of committed events in revision order.
+///
+/// # Caveats
+/// A receiver that falls more than the buffer behind loses events; its stream
+/// then yields one `Expired` error and ends, so the consumer relists.
+#[derive(Debug, Clone)]
+pub struct EventHub {
+    sender: broadcast::Sender<WatchEvent>,
+    /// The revision of the last published event; held while publishing and
+    /// subscribing so a subscription sees exactly the events after it.
+    published: Arc<Mutex<Revision>>,
+}
+
+impl EventHub {
+    /// A hub whose history starts at `revision` (the backend's current one).
+    pub fn new(revision: Revision) -> Self {
+        let (sender, _) = broadcast::channel(BACKEND_EVENT_BUFFER);
+        Self {
+            sender,
+            published: Arc::new(Mutex::new(revision)),
+        }
+    }
+
+    /// Publishes committed events, in revision order.
+    pub fn publish(&self, events: impl IntoIterator<Item = WatchEvent>) {
+        let mut published = self.published.lock();
+        for event in events {
+            *published = event.revision;
+            let _ = self.sender.send(event);
+        }
+    }
+
+    /// A stream of the events under `prefix` after revision `after`.
+    ///
+    /// # Caveats
+    /// The hub keeps no history: `after` older than the last published
+    /// revision is `Expired`.
+    pub fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StorageError> {
+        let published = self.published.lock();
+        if after < *published {
+            return Err(StorageError::Expired {
+                requested: after,
+                oldest: *published,
+            });
+        }
+        let receiver = self.sender.subscribe();
+        drop(published);
+        Ok(Self::stream(receiver, prefix.to_string(), after))
+    }
+
+    /// Turns a receiver into a stream of events under `prefix` newer than `after`.
+    pub fn stream(
+        receiver: broadcast::Receiver<WatchEvent>,
+        prefix: String,
+        after: Revision,
+    ) -> WatchStream {
+        let stream = BroadcastStream::new(receiver)
+            .scan(false, move |ended, item| {
+                if *ended {
+                    return futures::future::ready(None);
+                }
+                let out = match item {
+                    Ok(event) => Some(Ok(event)),
+                    Err(BroadcastStreamRecvError::Lagged(_)) => {
+                        *ended = true;
+                        Some(Err(StorageError::Expired {
+                            requested: after,
+                            oldest: after + 1,
+                        }))
+                    }
+                };
+                futures::future::ready(Some(out))
+            })
+            .filter_map(move |item| {
+                let keep = match &item {
+                    Some(Ok(e)) => e.revision > after && e.key.starts_with(&prefix),
+                    Some(Err(_)) => true,
+                    None => false,
+                };
+                futures::future::ready(if keep { item } else { None })
+            });
+        Box::pin(stream)
+    }
+}
