@@ -85,7 +85,10 @@ impl TokenAuthenticator {
     }
 
     /// The admin token plus the users of `token_file`, if given.
-    pub fn with_token_file(admin_token: &str, token_file: Option<&Path>) -> Result<Self, AuthError> {
+    pub fn with_token_file(
+        admin_token: &str,
+        token_file: Option<&Path>,
+    ) -> Result<Self, AuthError> {
         let mut auth = Self::new(admin_token);
         if let Some(path) = token_file {
             let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
@@ -122,7 +125,7 @@ impl TokenAuthenticator {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let fields = split_csv_line(trimmed).map_err(|reason| malformed(reason))?;
+            let fields = split_csv_line(trimmed).map_err(malformed)?;
             if fields.len() < 3 {
                 return Err(AuthError::Malformed {
                     line,
@@ -249,7 +252,10 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, &'static str> {
 /// True for the unauthenticated health and version endpoints.
 pub fn is_public_path(path: &str) -> bool {
     ["/healthz", "/livez", "/readyz"].iter().any(|p| {
-        path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
     }) || path == "/version"
         || path == "/version/"
 }
@@ -324,8 +330,14 @@ mod tests {
         let bob = auth.lookup("tok-b").expect("bob");
         assert_eq!(bob.name, "bob");
         assert_eq!(bob.groups, [AUTHENTICATED_GROUP]);
-        assert_eq!(auth.lookup("tok-c").expect("carol").groups, [AUTHENTICATED_GROUP]);
-        assert_eq!(auth.lookup("tok-d").expect("dave").groups, ["single", AUTHENTICATED_GROUP]);
+        assert_eq!(
+            auth.lookup("tok-c").expect("carol").groups,
+            [AUTHENTICATED_GROUP]
+        );
+        assert_eq!(
+            auth.lookup("tok-d").expect("dave").groups,
+            ["single", AUTHENTICATED_GROUP]
+        );
         let admin = auth.lookup(ADMIN).expect("admin");
         assert_eq!(admin.groups, [MASTERS_GROUP, AUTHENTICATED_GROUP]);
     }
@@ -343,9 +355,15 @@ mod tests {
         for (csv, line) in cases {
             let mut auth = TokenAuthenticator::new(ADMIN);
             let err = auth.add_token_csv(csv).expect_err(csv);
-            assert!(matches!(err, AuthError::Malformed { line: l, .. } if l == line), "{err}");
+            assert!(
+                matches!(err, AuthError::Malformed { line: l, .. } if l == line),
+                "{err}"
+            );
             let message = err.to_string();
-            assert!(!message.contains("secret-tok") && !message.contains(ADMIN), "{message}");
+            assert!(
+                !message.contains("secret-tok") && !message.contains(ADMIN),
+                "{message}"
+            );
             assert_eq!(auth.len(), 1, "nothing added on error");
         }
     }
@@ -357,16 +375,32 @@ mod tests {
         std::fs::write(&path, "t1,u1,1\n").expect("write");
         let auth = TokenAuthenticator::with_token_file(ADMIN, Some(&path)).expect("load");
         assert_eq!(auth.lookup("t1").map(|u| u.name.as_str()), Some("u1"));
-        assert!(TokenAuthenticator::with_token_file(ADMIN, Some(&dir.path().join("nope"))).is_err());
+        assert!(
+            TokenAuthenticator::with_token_file(ADMIN, Some(&dir.path().join("nope"))).is_err()
+        );
         assert!(!format!("{auth:?}").contains(ADMIN));
     }
 
     #[test]
     fn public_paths() {
-        for p in ["/healthz", "/livez", "/readyz", "/readyz/ping", "/healthz/etcd", "/version"] {
+        for p in [
+            "/healthz",
+            "/livez",
+            "/readyz",
+            "/readyz/ping",
+            "/healthz/etcd",
+            "/version",
+        ] {
             assert!(is_public_path(p), "{p}");
         }
-        for p in ["/", "/api", "/healthzz", "/readyzx/ping", "/versions", "/api/v1/healthz"] {
+        for p in [
+            "/",
+            "/api",
+            "/healthzz",
+            "/readyzx/ping",
+            "/versions",
+            "/api/v1/healthz",
+        ] {
             assert!(!is_public_path(p), "{p}");
         }
     }
@@ -377,10 +411,12 @@ mod tests {
             .route("/readyz/ping", get(|| async { "ok" }))
             .route(
                 "/api",
-                get(|Extension(user): Extension<UserInfo>, headers: http::HeaderMap| async move {
-                    assert!(!headers.contains_key(AUTHORIZATION), "header stripped");
-                    user.name
-                }),
+                get(
+                    |Extension(user): Extension<UserInfo>, headers: http::HeaderMap| async move {
+                        assert!(!headers.contains_key(AUTHORIZATION), "header stripped");
+                        user.name
+                    },
+                ),
             )
             .layer(axum::middleware::from_fn_with_state(auth, authenticate))
     }
@@ -395,7 +431,12 @@ mod tests {
             .await
             .expect("infallible");
         let status = response.status();
-        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         (status, body.to_vec())
     }
 

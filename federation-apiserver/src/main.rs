@@ -1,1 +1,32 @@
-fn main() {}
+//! `federation-apiserver`: parses arguments and runs the library's server.
+
+use clap::Parser;
+use federation_apiserver::rest::registry::Registry;
+use federation_apiserver::server::{self, ServerConfig};
+
+/// Flotilla's Kubernetes-compatible federation API server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: ServerConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let running = server::start(cli.config, Registry::builtin(), server::shutdown_signal()).await?;
+    println!(
+        "federation-apiserver listening on https://{} (kubeconfig: {})",
+        running.addr,
+        running.kubeconfig.display()
+    );
+    running.wait().await?;
+    Ok(())
+}

@@ -52,17 +52,12 @@ const SERVER_COMMON_NAME: &str = "flotilla-apiserver";
 /// Errors while loading or creating the PKI material.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot access {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
     #[error("{} exists but {} is missing; remove both to create a new CA", present.display(), missing.display())]
     Incomplete { present: PathBuf, missing: PathBuf },
-    #[error("invalid PEM data in {what}: {reason}")]
-    InvalidPem { what: String, reason: String },
+    #[error("invalid PEM data in {0}")]
+    InvalidPem(String),
     #[error("{} is empty or holds characters not allowed in a bearer token", path.display())]
     InvalidToken { path: PathBuf },
     #[error("CA certificate and key do not belong together or cannot issue certificates: {0}")]
@@ -80,6 +75,7 @@ pub enum PkiError {
 /// `Debug` redacts the private key and the token.
 #[derive(Clone)]
 pub struct Pki {
+    /// PEM of the CA certificate (what clients trust).
     pub ca_cert_pem: String,
     pub server_cert_pem: String,
     pub server_key_pem: String,
@@ -109,16 +105,17 @@ impl fmt::Debug for Pki {
 ///   earlier keep working.
 /// - The serving certificate is re-issued from the same CA when it is missing,
 ///   does not chain to `ca.crt`, does not match `server.key`, expires within
-///   30 days, or was issued for a SAN list lacking a requested name.
+///   30 days, or was issued for a SAN list (`server.sans`) lacking a
+///   requested name.
 /// - Files are written atomically (temp file + rename); private keys and the
 ///   token are created with mode 0600.
 ///
 /// # Caveats
 /// - With an unspecified listen IP, clients reaching the server through a
 ///   non-loopback address need that address in `extra_hosts`.
-/// - The CA itself is never rotated; after 10 years delete `ca.*` (and re-hand
-///   out kubeconfigs). Only CAs created by Flotilla can be reused: the issuer
-///   name is rebuilt, not parsed from `ca.crt`.
+/// - The CA itself is never rotated; after 10 years delete `ca.*` (and hand
+///   out new kubeconfigs). Only CAs created by Flotilla can be reused: the
+///   issuer name is rebuilt, not parsed from `ca.crt`.
 pub fn load_or_create(
     data_dir: &Path,
     listen_ip: IpAddr,
@@ -126,40 +123,39 @@ pub fn load_or_create(
 ) -> Result<Pki, PkiError> {
     create_dir(data_dir)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-
     let (ca_cert_pem, ca_key) = load_or_create_ca(data_dir)?;
-    let ca_der = cert_der_from_pem(&ca_cert_pem, CA_CERT_FILE)?;
-    let ca_key_der = key_der_from_pem(&ca_key.serialize_pem(), CA_KEY_FILE)?;
-    check_keys_match(ca_der.clone(), ca_key_der, &provider)
+    let ca_der = cert_der(&ca_cert_pem, CA_CERT_FILE)?;
+    check_keys_match(&ca_der, &ca_key.serialize_pem(), &provider)
         .map_err(|e| PkiError::CaMismatch(e.to_string()))?;
-    let issuer = Issuer::new(ca_params(), ca_key);
 
     let wanted = server_sans(listen_ip, extra_hosts);
     let (server_cert_pem, server_key_pem, server_sans) =
         match reusable_server_cert(data_dir, &ca_der, &wanted, &provider) {
             Some(existing) => existing,
             None => {
-                let (cert_pem, key_pem) = issue_server_cert(&issuer, &wanted)?;
-                let cert_der = cert_der_from_pem(&cert_pem, "new serving certificate")?;
-                if let Err(reason) = verify_chain(&ca_der, &cert_der, "localhost", now(), &provider)
-                {
-                    return Err(PkiError::CaMismatch(reason));
-                }
-                write_file(data_dir, SERVER_KEY_FILE, key_pem.as_bytes(), 0o600)?;
-                write_file(data_dir, SERVER_CERT_FILE, cert_pem.as_bytes(), 0o644)?;
-                let sans = wanted.join("\n") + "\n";
-                write_file(data_dir, SERVER_SANS_FILE, sans.as_bytes(), 0o644)?;
+                let issuer = Issuer::new(ca_params(), ca_key);
+                let (cert_pem, key_pem) = issue_server_cert(&issuer, &wanted, SERVER_VALIDITY)?;
+                let cert = cert_der(&cert_pem, "new serving certificate")?;
+                verify_chain(&ca_der, &cert, "localhost", now(), &provider)
+                    .map_err(PkiError::CaMismatch)?;
+                write_file(data_dir, SERVER_KEY_FILE, &key_pem, 0o600)?;
+                write_file(data_dir, SERVER_CERT_FILE, &cert_pem, 0o644)?;
+                write_file(
+                    data_dir,
+                    SERVER_SANS_FILE,
+                    &(wanted.join("\n") + "\n"),
+                    0o644,
+                )?;
                 tracing::info!(sans = ?wanted, "issued serving certificate");
                 (cert_pem, key_pem, wanted)
             }
         };
 
-    let admin_token = load_or_create_token(data_dir)?;
     Ok(Pki {
         ca_cert_pem,
         server_cert_pem,
         server_key_pem,
-        admin_token,
+        admin_token: load_or_create_token(data_dir)?,
         server_sans,
     })
 }
@@ -169,8 +165,8 @@ impl Pki {
     /// ALPN `h2` and `http/1.1`, on the ring provider (no process-wide
     /// provider needed).
     pub fn rustls_server_config(&self) -> Result<Arc<rustls::ServerConfig>, PkiError> {
-        let certs = certs_from_pem(&self.server_cert_pem, SERVER_CERT_FILE)?;
-        let key = key_der_from_pem(&self.server_key_pem, SERVER_KEY_FILE)?;
+        let certs = certs(&self.server_cert_pem, SERVER_CERT_FILE)?;
+        let key = private_key(&self.server_key_pem, SERVER_KEY_FILE)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -185,7 +181,7 @@ impl Pki {
 /// `http/1.1` (for tests and benchmarks talking to the server).
 pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, PkiError> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in certs_from_pem(ca_pem, "CA bundle")? {
+    for cert in certs(ca_pem, "CA bundle")? {
         roots.add(cert)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -197,21 +193,20 @@ pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>,
     Ok(Arc::new(config))
 }
 
-/// The SAN list for a listen IP: listen IP, loopbacks, `localhost`, extras;
-/// deduplicated, order kept.
+/// The SAN list: listen IP, loopbacks, `localhost`, extras; IPs normalised,
+/// names lower-cased, deduplicated, order kept.
 fn server_sans(listen_ip: IpAddr, extra_hosts: &[String]) -> Vec<String> {
+    let listen = (!listen_ip.is_unspecified()).then(|| listen_ip.to_string());
+    let defaults = ["127.0.0.1", "::1", "localhost"].map(String::from);
     let mut sans: Vec<String> = Vec::new();
-    let mut candidates = Vec::new();
-    if !listen_ip.is_unspecified() {
-        candidates.push(listen_ip.to_string());
-    }
-    candidates.extend(["127.0.0.1", "::1", "localhost"].map(String::from));
-    candidates.extend(extra_hosts.iter().map(|h| h.trim().to_string()));
-    for candidate in candidates {
-        // Normalise IP spellings (e.g. `0:0::1` and `::1`).
-        let candidate = match candidate.parse::<IpAddr>() {
+    for candidate in listen
+        .into_iter()
+        .chain(defaults)
+        .chain(extra_hosts.iter().cloned())
+    {
+        let candidate = match candidate.trim().parse::<IpAddr>() {
             Ok(ip) => ip.to_string(),
-            Err(_) => candidate.to_ascii_lowercase(),
+            Err(_) => candidate.trim().to_ascii_lowercase(),
         };
         if !candidate.is_empty() && !sans.contains(&candidate) {
             sans.push(candidate);
@@ -221,25 +216,20 @@ fn server_sans(listen_ip: IpAddr, extra_hosts: &[String]) -> Vec<String> {
 }
 
 fn load_or_create_ca(dir: &Path) -> Result<(String, KeyPair), PkiError> {
-    let cert_path = dir.join(CA_CERT_FILE);
-    let key_path = dir.join(CA_KEY_FILE);
+    let (cert_path, key_path) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
     match (cert_path.exists(), key_path.exists()) {
         (true, true) => {
-            let cert_pem = read(&cert_path)?;
-            let key = KeyPair::from_pem(&read(&key_path)?).map_err(|e| PkiError::InvalidPem {
-                what: key_path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            Ok((cert_pem, key))
+            let key = KeyPair::from_pem(&read(&key_path)?)
+                .map_err(|e| PkiError::InvalidPem(format!("{}: {e}", key_path.display())))?;
+            Ok((read(&cert_path)?, key))
         }
         (false, false) => {
             let key = KeyPair::generate()?;
             let mut params = ca_params();
-            set_validity(&mut params, CA_VALIDITY);
-            params.serial_number = Some(random_serial()?);
+            set_validity(&mut params, CA_VALIDITY)?;
             let cert_pem = params.self_signed(&key)?.pem();
-            write_file(dir, CA_KEY_FILE, key.serialize_pem().as_bytes(), 0o600)?;
-            write_file(dir, CA_CERT_FILE, cert_pem.as_bytes(), 0o644)?;
+            write_file(dir, CA_KEY_FILE, &key.serialize_pem(), 0o600)?;
+            write_file(dir, CA_CERT_FILE, &cert_pem, 0o644)?;
             tracing::info!(dir = %dir.display(), "created cluster CA");
             Ok((cert_pem, key))
         }
@@ -258,13 +248,10 @@ fn load_or_create_ca(dir: &Path) -> Result<(String, KeyPair), PkiError> {
 /// issuer of new serving certificates matches `ca.crt`'s subject.
 fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, CA_COMMON_NAME);
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "Flotilla");
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(DnType::CommonName, CA_COMMON_NAME);
+    name.push(DnType::OrganizationName, "Flotilla");
+    params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -274,16 +261,17 @@ fn ca_params() -> CertificateParams {
     params
 }
 
+/// A fresh key and a certificate for `sans` signed by `issuer`, as PEMs.
 fn issue_server_cert(
     issuer: &Issuer<'_, KeyPair>,
     sans: &[String],
+    validity: Duration,
 ) -> Result<(String, String), PkiError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(sans.to_vec())?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, SERVER_COMMON_NAME);
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(DnType::CommonName, SERVER_COMMON_NAME);
+    params.distinguished_name = name;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -291,8 +279,7 @@ fn issue_server_cert(
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params, SERVER_VALIDITY);
-    params.serial_number = Some(random_serial()?);
+    set_validity(&mut params, validity)?;
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -301,9 +288,9 @@ fn issue_server_cert(
 /// [`load_or_create`]'s guarantees). Any problem means "re-issue".
 fn reusable_server_cert(
     dir: &Path,
-    ca_der: &CertificateDer<'static>,
+    ca: &CertificateDer<'static>,
     wanted: &[String],
-    provider: &Arc<CryptoProvider>,
+    provider: &CryptoProvider,
 ) -> Option<(String, String, Vec<String>)> {
     let cert_pem = fs::read_to_string(dir.join(SERVER_CERT_FILE)).ok()?;
     let key_pem = fs::read_to_string(dir.join(SERVER_KEY_FILE)).ok()?;
@@ -318,15 +305,14 @@ fn reusable_server_cert(
         tracing::info!(%missing, "serving certificate lacks a requested SAN; re-issuing");
         return None;
     }
-    let cert_der = cert_der_from_pem(&cert_pem, SERVER_CERT_FILE).ok()?;
-    let key_der = key_der_from_pem(&key_pem, SERVER_KEY_FILE).ok()?;
-    if check_keys_match(cert_der.clone(), key_der, provider).is_err() {
-        tracing::warn!("server.key does not match server.crt; re-issuing");
+    let cert = cert_der(&cert_pem, SERVER_CERT_FILE).ok()?;
+    if let Err(e) = check_keys_match(&cert, &key_pem, provider) {
+        tracing::warn!(error = %e, "server.key does not match server.crt; re-issuing");
         return None;
     }
     let horizon = UnixTime::since_unix_epoch(now_since_epoch() + RENEW_BEFORE);
-    if let Err(reason) = verify_chain(ca_der, &cert_der, "localhost", horizon, provider) {
-        tracing::info!(%reason, "serving certificate is expiring or invalid; re-issuing");
+    if let Err(reason) = verify_chain(ca, &cert, "localhost", horizon, provider) {
+        tracing::info!(%reason, "serving certificate expiring or invalid; re-issuing");
         return None;
     }
     Some((cert_pem, key_pem, sans))
@@ -338,13 +324,13 @@ fn verify_chain(
     cert: &CertificateDer<'static>,
     name: &str,
     at: UnixTime,
-    provider: &Arc<CryptoProvider>,
+    provider: &CryptoProvider,
 ) -> Result<(), String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).map_err(|e| e.to_string())?;
     let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
-        provider.clone(),
+        Arc::new(provider.clone()),
     )
     .build()
     .map_err(|e| e.to_string())?;
@@ -355,52 +341,43 @@ fn verify_chain(
         .map_err(|e| e.to_string())
 }
 
+/// Whether `key_pem` is the private key of `cert`.
 fn check_keys_match(
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
+    cert: &CertificateDer<'static>,
+    key_pem: &str,
     provider: &CryptoProvider,
-) -> Result<(), rustls::Error> {
-    let signing_key = provider.key_provider.load_private_key(key)?;
-    rustls::sign::CertifiedKey::new(vec![cert], signing_key).keys_match()
+) -> Result<(), PkiError> {
+    let signing_key = provider
+        .key_provider
+        .load_private_key(private_key(key_pem, "key")?)?;
+    Ok(rustls::sign::CertifiedKey::new(vec![cert.clone()], signing_key).keys_match()?)
 }
 
 fn load_or_create_token(dir: &Path) -> Result<String, PkiError> {
     let path = dir.join(ADMIN_TOKEN_FILE);
     if path.exists() {
         let token = read(&path)?.trim().to_string();
-        let valid = !token.is_empty()
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b',' && b != b'"');
-        return if valid {
-            Ok(token)
-        } else {
-            Err(PkiError::InvalidToken { path })
-        };
+        let allowed = |b: u8| b.is_ascii_graphic() && b != b',' && b != b'"';
+        if token.is_empty() || !token.bytes().all(allowed) {
+            return Err(PkiError::InvalidToken { path });
+        }
+        return Ok(token);
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| PkiError::Random(e.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_file(
-        dir,
-        ADMIN_TOKEN_FILE,
-        format!("{token}\n").as_bytes(),
-        0o600,
-    )?;
+    let token: String = random_bytes::<32>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    write_file(dir, ADMIN_TOKEN_FILE, &format!("{token}\n"), 0o600)?;
     tracing::info!(path = %path.display(), "created admin token");
     Ok(token)
 }
 
-fn random_serial() -> Result<SerialNumber, PkiError> {
-    let mut bytes = [0u8; 16];
+fn random_bytes<const N: usize>() -> Result<[u8; N], PkiError> {
+    let mut bytes = [0u8; N];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
         .map_err(|e| PkiError::Random(e.to_string()))?;
-    bytes[0] &= 0x7f; // positive
-    bytes[0] |= 0x01; // no leading zero byte
-    Ok(SerialNumber::from_slice(&bytes))
+    Ok(bytes)
 }
 
 fn now_since_epoch() -> Duration {
@@ -413,52 +390,51 @@ fn now() -> UnixTime {
     UnixTime::since_unix_epoch(now_since_epoch())
 }
 
-/// Sets `notBefore` to now minus [`BACKDATE`] and `notAfter` to now plus
-/// `validity` (the `time` crate is reached through rcgen, not named).
-fn set_validity(params: &mut CertificateParams, validity: Duration) {
+/// Sets a random serial, `notBefore` = now − [`BACKDATE`] and `notAfter` =
+/// now + `validity` (the `time` crate is reached through rcgen, not named).
+fn set_validity(params: &mut CertificateParams, validity: Duration) -> Result<(), PkiError> {
+    let mut serial = random_bytes::<16>()?;
+    serial[0] = (serial[0] & 0x7f) | 0x01; // positive, no leading zero byte
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
     let now = Duration::from_secs(now_since_epoch().as_secs());
     params.not_before = epoch + now.saturating_sub(BACKDATE);
     params.not_after = epoch + (now + validity);
+    Ok(())
 }
 
-fn certs_from_pem(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+/// All certificates in `pem` (at least one); `what` names the source.
+fn certs(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let certs = rustls_pemfile::certs(&mut pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PkiError::InvalidPem {
-            what: what.to_string(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| PkiError::InvalidPem(format!("{what}: {e}")))?;
     if certs.is_empty() {
-        return Err(PkiError::InvalidPem {
-            what: what.to_string(),
-            reason: "no CERTIFICATE block".to_string(),
-        });
+        return Err(PkiError::InvalidPem(format!(
+            "{what}: no CERTIFICATE block"
+        )));
     }
     Ok(certs)
 }
 
-fn cert_der_from_pem(pem: &str, what: &str) -> Result<CertificateDer<'static>, PkiError> {
-    let mut certs = certs_from_pem(pem, what)?;
-    Ok(certs.swap_remove(0))
+fn cert_der(pem: &str, what: &str) -> Result<CertificateDer<'static>, PkiError> {
+    Ok(certs(pem, what)?.swap_remove(0))
 }
 
-fn key_der_from_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
-    let invalid = |reason: String| PkiError::InvalidPem {
-        what: what.to_string(),
-        reason,
-    };
+fn private_key(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
     rustls_pemfile::private_key(&mut pem.as_bytes())
-        .map_err(|e| invalid(e.to_string()))?
-        .ok_or_else(|| invalid("no PRIVATE KEY block".to_string()))
+        .map_err(|e| PkiError::InvalidPem(format!("{what}: {e}")))?
+        .ok_or_else(|| PkiError::InvalidPem(format!("{what}: no PRIVATE KEY block")))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PkiError + '_ {
+    move |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
-    fs::read_to_string(path).map_err(|source| PkiError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::read_to_string(path).map_err(io_error(path))
 }
 
 fn create_dir(dir: &Path) -> Result<(), PkiError> {
@@ -466,20 +442,12 @@ fn create_dir(dir: &Path) -> Result<(), PkiError> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| PkiError::Io {
-        action: "create directory",
-        path: dir.to_path_buf(),
-        source,
-    })
+    builder.create(dir).map_err(io_error(dir))
 }
 
-fn write_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+fn write_file(dir: &Path, name: &str, contents: &str, mode: u32) -> Result<(), PkiError> {
     let path = dir.join(name);
-    write_atomic(&path, contents, mode).map_err(|source| PkiError::Io {
-        action: "write",
-        path,
-        source,
-    })
+    write_atomic(&path, contents.as_bytes(), mode).map_err(io_error(&path))
 }
 
 /// Writes `contents` to `path` atomically: a fresh temp file in the same
@@ -506,7 +474,6 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Resul
     let result = options.open(&tmp).and_then(|mut file| {
         file.write_all(contents)?;
         file.sync_all()?;
-        drop(file);
         fs::rename(&tmp, path)
     });
     if result.is_err() {
@@ -518,7 +485,6 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test IP")
@@ -528,39 +494,32 @@ mod tests {
     fn creates_files_then_reuses_ca_and_token() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = load_or_create(dir.path(), ip("127.0.0.1"), &[]).expect("first run");
-        for f in [
-            CA_CERT_FILE,
-            CA_KEY_FILE,
-            SERVER_CERT_FILE,
-            SERVER_KEY_FILE,
-            ADMIN_TOKEN_FILE,
-        ] {
+        for f in [CA_CERT_FILE, SERVER_CERT_FILE, SERVER_SANS_FILE] {
             assert!(dir.path().join(f).is_file(), "{f} missing");
         }
         assert_eq!(first.admin_token.len(), 64);
         assert!(first.admin_token.bytes().all(|b| b.is_ascii_hexdigit()));
-        #[cfg(unix)]
         for f in [CA_KEY_FILE, SERVER_KEY_FILE, ADMIN_TOKEN_FILE] {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(f))
-                .expect("meta")
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600, "{f} mode");
+            let meta = fs::metadata(dir.path().join(f)).expect("private file exists");
+            #[cfg(unix)]
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+                0o600
+            );
+            let _ = meta;
         }
 
         let second = load_or_create(dir.path(), ip("127.0.0.1"), &[]).expect("second run");
         assert_eq!(first.ca_cert_pem, second.ca_cert_pem);
         assert_eq!(first.admin_token, second.admin_token);
         assert_eq!(first.server_cert_pem, second.server_cert_pem, "cert reused");
-        assert!(format!("{second:?}").contains("redacted"));
         assert!(!format!("{second:?}").contains(&second.admin_token));
     }
 
     fn assert_valid_for(pki: &Pki, names: &[&str]) {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let ca = cert_der_from_pem(&pki.ca_cert_pem, "ca").expect("ca");
-        let cert = cert_der_from_pem(&pki.server_cert_pem, "cert").expect("cert");
+        let provider = rustls::crypto::ring::default_provider();
+        let ca = cert_der(&pki.ca_cert_pem, "ca").expect("ca");
+        let cert = cert_der(&pki.server_cert_pem, "cert").expect("cert");
         for name in names {
             verify_chain(&ca, &cert, name, now(), &provider)
                 .unwrap_or_else(|e| panic!("not valid for {name}: {e}"));
@@ -571,28 +530,51 @@ mod tests {
     #[test]
     fn serving_cert_has_requested_sans_and_is_reissued_for_new_ip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let extra = vec!["api.flotilla.test".to_string()];
+        let extra = vec!["API.flotilla.test".to_string()];
         let first = load_or_create(dir.path(), ip("10.1.2.3"), &extra).expect("first");
-        assert_valid_for(
-            &first,
-            &[
-                "10.1.2.3",
-                "127.0.0.1",
-                "::1",
-                "localhost",
-                "api.flotilla.test",
-            ],
-        );
+        let names = [
+            "10.1.2.3",
+            "127.0.0.1",
+            "::1",
+            "localhost",
+            "api.flotilla.test",
+        ];
+        assert_valid_for(&first, &names);
 
         let second = load_or_create(dir.path(), ip("10.9.9.9"), &[]).expect("second");
         assert_eq!(first.ca_cert_pem, second.ca_cert_pem);
         assert_ne!(first.server_cert_pem, second.server_cert_pem);
         assert_valid_for(&second, &["10.9.9.9", "127.0.0.1", "localhost"]);
 
-        let unspecified = load_or_create(dir.path(), IpAddr::V4(Ipv4Addr::UNSPECIFIED), &[])
-            .expect("unspecified");
-        assert_eq!(unspecified.server_cert_pem, second.server_cert_pem);
-        assert!(!unspecified.server_sans.contains(&"0.0.0.0".to_string()));
+        let any = load_or_create(dir.path(), ip("0.0.0.0"), &[]).expect("unspecified");
+        assert_eq!(
+            any.server_cert_pem, second.server_cert_pem,
+            "loopbacks already covered"
+        );
+        assert!(!any.server_sans.contains(&"0.0.0.0".to_string()));
+    }
+
+    #[test]
+    fn expiring_serving_cert_is_reissued() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = load_or_create(dir.path(), ip("127.0.0.1"), &[]).expect("first");
+        let ca_key =
+            KeyPair::from_pem(&fs::read_to_string(dir.path().join(CA_KEY_FILE)).expect("key"))
+                .expect("ca key");
+        let issuer = Issuer::new(ca_params(), ca_key);
+        let (cert, key) =
+            issue_server_cert(&issuer, &first.server_sans, Duration::from_secs(10 * 86400))
+                .expect("short-lived cert");
+        write_file(dir.path(), SERVER_CERT_FILE, &cert, 0o644).expect("write cert");
+        write_file(dir.path(), SERVER_KEY_FILE, &key, 0o600).expect("write key");
+
+        let second = load_or_create(dir.path(), ip("127.0.0.1"), &[]).expect("second");
+        assert_ne!(
+            second.server_cert_pem, cert,
+            "expiring certificate replaced"
+        );
+        assert_eq!(second.ca_cert_pem, first.ca_cert_pem);
+        assert_valid_for(&second, &["127.0.0.1", "localhost"]);
     }
 
     #[test]
@@ -611,10 +593,10 @@ mod tests {
         let server = pki.rustls_server_config().expect("server config");
         assert_eq!(
             server.alpn_protocols,
-            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
         );
         let client = client_config_trusting(&pki.ca_cert_pem).expect("client config");
-        assert_eq!(client.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(client.alpn_protocols, [b"http/1.1".to_vec()]);
         assert!(client_config_trusting("garbage").is_err());
     }
 }

@@ -1,7 +1,15 @@
 //! Kubernetes REST: generic over resource types (see [`registry`]).
 
+pub mod api;
 pub mod body;
+pub mod deletes;
 pub mod discovery;
+pub mod namespaces;
+pub mod object_meta;
+pub mod reads;
 pub mod registry;
+pub mod request_info;
 pub mod selectors;
 pub mod validation;
+pub mod watch;
+pub mod writes;

@@ -7,6 +7,10 @@
 //! every problem of one object into a single 422 `Invalid` [`ApiError`] whose
 //! causes read like Kubernetes' (`Invalid value: "x": ...`, `Required value: ...`).
 
+// `ApiError` is this crate's error type for every API-facing result; it is
+// large by design (a full Status), and these are not hot paths.
+#![allow(clippy::result_large_err)]
+
 use rand::Rng;
 use serde_json::{Map, Value};
 
@@ -225,7 +229,11 @@ fn required(field: &str, detail: &str) -> Cause {
 }
 
 fn wrong_type(field: &str, what: &str) -> Cause {
-    Cause::new("FieldValueInvalid", field, format!("Invalid value: must be {what}"))
+    Cause::new(
+        "FieldValueInvalid",
+        field,
+        format!("Invalid value: must be {what}"),
+    )
 }
 
 /// Validates an object against its resource type, independent of kind:
@@ -244,7 +252,12 @@ pub fn validate_object(
 ) -> Result<(), ApiError> {
     let Some(map) = obj.as_object() else {
         let cause = Cause::new("FieldValueInvalid", "", "the object must be a JSON object");
-        return Err(ApiError::invalid(&rt.group, &rt.kind, path_name.unwrap_or(""), vec![cause]));
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            path_name.unwrap_or(""),
+            vec![cause],
+        ));
     };
     let mut causes = Vec::new();
     check_type_field(map, "apiVersion", &rt.api_version(), &mut causes);
@@ -264,11 +277,17 @@ pub fn validate_object(
     let meta = meta.unwrap_or(&empty);
     let name = validate_metadata(rt, meta, path_namespace, path_name, &mut causes);
 
-    let schema = if type_ok { (rt.schema_check)(obj) } else { Ok(()) };
+    let schema = if type_ok {
+        (rt.schema_check)(obj)
+    } else {
+        Ok(())
+    };
     if let Err(msg) = schema {
         let field = locate_schema_error(rt, obj, &msg);
         let covered = !field.is_empty()
-            && causes.iter().any(|c| !c.field.is_empty() && field.starts_with(&c.field));
+            && causes
+                .iter()
+                .any(|c| !c.field.is_empty() && field.starts_with(&c.field));
         if !covered {
             causes.push(Cause::new("FieldValueInvalid", &field, msg));
         }
@@ -313,7 +332,10 @@ fn validate_metadata<'a>(
         }
     };
     match name {
-        None => causes.push(required("metadata.name", "name or generateName is required")),
+        None => causes.push(required(
+            "metadata.name",
+            "name or generateName is required",
+        )),
         Some(name) => {
             for msg in rule.check(name) {
                 causes.push(invalid("metadata.name", name, &msg));
@@ -366,7 +388,11 @@ fn validate_metadata<'a>(
     name
 }
 
-fn string_map<'a>(v: Option<&'a Value>, field: &str, causes: &mut Vec<Cause>) -> Option<&'a Map<String, Value>> {
+fn string_map<'a>(
+    v: Option<&'a Value>,
+    field: &str,
+    causes: &mut Vec<Cause>,
+) -> Option<&'a Map<String, Value>> {
     match v {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
@@ -379,7 +405,9 @@ fn string_map<'a>(v: Option<&'a Value>, field: &str, causes: &mut Vec<Cause>) ->
 
 fn validate_labels(labels: Option<&Value>, causes: &mut Vec<Cause>) {
     const FIELD: &str = "metadata.labels";
-    let Some(labels) = string_map(labels, FIELD, causes) else { return };
+    let Some(labels) = string_map(labels, FIELD, causes) else {
+        return;
+    };
     for (k, v) in labels {
         for msg in is_qualified_name(k) {
             causes.push(invalid(FIELD, k, &msg));
@@ -397,7 +425,9 @@ fn validate_labels(labels: Option<&Value>, causes: &mut Vec<Cause>) {
 
 fn validate_annotations(annotations: Option<&Value>, causes: &mut Vec<Cause>) {
     const FIELD: &str = "metadata.annotations";
-    let Some(annotations) = string_map(annotations, FIELD, causes) else { return };
+    let Some(annotations) = string_map(annotations, FIELD, causes) else {
+        return;
+    };
     let mut total = 0usize;
     for (k, v) in annotations {
         // Kubernetes checks annotation keys case-insensitively.
@@ -448,17 +478,26 @@ fn validate_finalizers(finalizers: Option<&Value>, causes: &mut Vec<Cause>) {
 }
 
 /// Best-effort path of a schema error: removes members one at a time and
-/// descends into the member whose removal makes the error go away (or turn
-/// into "missing field" for that very member). Bounded by a decode budget.
+/// descends into the member whose removal makes the error go away or change.
+/// Bounded by a decode budget; `""` when nothing could be narrowed down.
 fn locate_schema_error(rt: &ResourceType, obj: &Value, original: &str) -> String {
-    let size = serde_json::to_vec(obj).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(obj)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     let mut budget = (LOCATE_BUDGET_BYTES / size.max(1)).min(LOCATE_MAX_CHECKS);
     let mut path: Vec<PathStep> = Vec::new();
     let mut current = obj;
     'descend: loop {
         let steps: Vec<(PathStep, &Value)> = match current {
-            Value::Object(m) => m.iter().map(|(k, v)| (PathStep::Key(k.clone()), v)).collect(),
-            Value::Array(a) => a.iter().enumerate().map(|(i, v)| (PathStep::Index(i), v)).collect(),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (PathStep::Key(k.clone()), v))
+                .collect(),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (PathStep::Index(i), v))
+                .collect(),
             _ => break,
         };
         for (step, child) in steps {
@@ -468,11 +507,13 @@ fn locate_schema_error(rt: &ResourceType, obj: &Value, original: &str) -> String
             budget -= 1;
             let mut probe = obj.clone();
             remove_at(&mut probe, &path, &step);
-            let cured = match (rt.schema_check)(&probe) {
+            // Decoding stops at the first error, so the error changes exactly
+            // when the removed member held it ("missing field" says nothing).
+            let moved = match (rt.schema_check)(&probe) {
                 Ok(()) => true,
-                Err(e) => matches!(&step, PathStep::Key(k) if e == format!("missing field `{k}`") && e != original),
+                Err(e) => e != original && !e.starts_with("missing field"),
             };
-            if cured {
+            if moved {
                 path.push(step);
                 current = child;
                 continue 'descend;
@@ -521,5 +562,455 @@ fn remove_at(root: &mut Value, path: &[PathStep], last: &PathStep) {
             a.remove(*i);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::registry::Registry;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn rt(group: &str, plural: &str) -> Arc<ResourceType> {
+        let version = if group == "autoscaling" { "v2" } else { "v1" };
+        Registry::builtin().lookup(group, version, plural).unwrap()
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": name, "namespace": "default"}, "data": {"a": "b"}})
+    }
+
+    fn causes(r: Result<(), ApiError>) -> Vec<Cause> {
+        let e = r.expect_err("expected a validation error");
+        assert_eq!(e.code, 422, "{e}");
+        assert_eq!(e.reason, "Invalid");
+        e.causes
+    }
+
+    fn has(causes: &[Cause], reason: &str, field: &str, text: &str) -> bool {
+        causes
+            .iter()
+            .any(|c| c.reason == reason && c.field == field && c.message.contains(text))
+    }
+
+    #[test]
+    fn dns1123_subdomain() {
+        for ok in [
+            "a",
+            "example.com",
+            "a-b.c-d",
+            "0",
+            "1.2.3",
+            &"a".repeat(253),
+        ] {
+            assert!(is_dns1123_subdomain(ok).is_empty(), "{ok}");
+        }
+        for bad in [
+            "", "A", "a_b", "-a", "a-", "a..b", ".a", "a.", "a.-b", "ä", "a/b",
+        ] {
+            assert!(!is_dns1123_subdomain(bad).is_empty(), "{bad}");
+        }
+        let errs = is_dns1123_subdomain("Bad_Name");
+        assert_eq!(errs, vec![DNS1123_SUBDOMAIN_MSG.to_string()]);
+        assert!(errs[0].starts_with("a lowercase RFC 1123 subdomain must consist of"));
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254)),
+            vec!["must be no more than 253 characters"]
+        );
+    }
+
+    #[test]
+    fn dns1123_and_dns1035_labels() {
+        for ok in ["a", "abc-123", "0a", &"a".repeat(63)] {
+            assert!(is_dns1123_label(ok).is_empty(), "{ok}");
+        }
+        for bad in ["", "a.b", "A", "-a", "a-", &"a".repeat(64)] {
+            assert!(!is_dns1123_label(bad).is_empty(), "{bad}");
+        }
+        assert!(is_dns1123_label("a.b")[0].starts_with("a lowercase RFC 1123 label"));
+        assert!(is_dns1035_label("my-svc").is_empty());
+        assert!(is_dns1035_label("1abc")[0].starts_with("a DNS-1035 label"));
+        assert!(!is_dns1035_label("a.b").is_empty());
+        assert_eq!(
+            is_dns1035_label(&"a".repeat(64)),
+            vec!["must be no more than 63 characters"]
+        );
+    }
+
+    #[test]
+    fn qualified_names_and_label_values() {
+        for ok in [
+            "app",
+            "app.kubernetes.io/name",
+            "My_Key.x-1",
+            "example.com/MyName",
+            "a/b",
+        ] {
+            assert!(is_qualified_name(ok).is_empty(), "{ok}");
+        }
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty"]
+        );
+        assert_eq!(is_qualified_name("a/"), vec!["name part must be non-empty"]);
+        assert_eq!(is_qualified_name(""), vec!["name part must be non-empty"]);
+        assert!(is_qualified_name("a/b/c")[0].starts_with("a qualified name must consist"));
+        assert!(is_qualified_name("Example.com/x")[0]
+            .starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        assert!(is_qualified_name("-a")[0].starts_with("name part must consist"));
+        assert_eq!(
+            is_qualified_name(&"a".repeat(64)),
+            vec!["name part must be no more than 63 characters"]
+        );
+        assert!(is_qualified_name(&format!("{}/a", "a".repeat(254)))[0].contains("253"));
+
+        for ok in ["", "v1", "My_Value", "1.2.3", &"x".repeat(63)] {
+            assert!(is_valid_label_value(ok).is_empty(), "{ok:?}");
+        }
+        for bad in ["-a", "a b", "a/b", "a_", &"x".repeat(64)] {
+            assert!(!is_valid_label_value(bad).is_empty(), "{bad}");
+        }
+        assert!(is_valid_label_value("a b")[0].starts_with("a valid label must be an empty string"));
+    }
+
+    #[test]
+    fn name_rules_per_kind() {
+        assert_eq!(name_rule(&rt("", "namespaces")), NameRule::Label);
+        assert_eq!(name_rule(&rt("", "services")), NameRule::Dns1035);
+        assert_eq!(name_rule(&rt("", "configmaps")), NameRule::Subdomain);
+        assert_eq!(name_rule(&rt("apps", "deployments")), NameRule::Subdomain);
+    }
+
+    #[test]
+    fn generated_names() {
+        let name = generate_name("web-");
+        assert_eq!(name.len(), 9);
+        assert!(name.starts_with("web-"));
+        assert!(
+            name[4..].bytes().all(|b| SUFFIX_ALPHABET.contains(&b)),
+            "{name}"
+        );
+        assert_ne!(
+            generate_name("web-"),
+            generate_name("web-"),
+            "suffixes should vary"
+        );
+        let long = generate_name(&"a".repeat(100));
+        assert_eq!(long.len(), 63);
+        assert!(is_dns1123_label(&long).is_empty());
+        // The cut never splits a multi-byte character.
+        let odd = generate_name(&format!("{}é", "a".repeat(57)));
+        assert!(odd.starts_with(&"a".repeat(57)) && odd.len() == 62);
+
+        assert!(validate_generate_name(NameRule::Subdomain, "web-").is_empty());
+        assert!(validate_generate_name(NameRule::Label, "ns-").is_empty());
+        assert!(!validate_generate_name(NameRule::Subdomain, "Web-").is_empty());
+        assert!(!validate_generate_name(NameRule::Dns1035, "1-").is_empty());
+    }
+
+    #[test]
+    fn valid_objects_pass() {
+        let cms = rt("", "configmaps");
+        assert!(validate_object(&cms, &cm("settings"), Some("default"), None).is_ok());
+        assert!(validate_object(&cms, &cm("settings"), Some("default"), Some("settings")).is_ok());
+        // Namespace taken from the path when the body has none.
+        let mut obj = cm("settings");
+        obj["metadata"].as_object_mut().unwrap().remove("namespace");
+        assert!(validate_object(&cms, &obj, Some("default"), None).is_ok());
+
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}});
+        assert!(validate_object(&rt("", "namespaces"), &ns, None, None).is_ok());
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app.kubernetes.io/name": "web", "tier": ""},
+                         "annotations": {"Example.COM/Note": "x"}, "finalizers": ["example.com/cleanup"]},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+        let r = validate_object(&rt("apps", "deployments"), &deploy, Some("default"), None);
+        assert!(r.is_ok(), "{r:?}");
+    }
+
+    #[test]
+    fn non_object_is_invalid() {
+        let c = causes(validate_object(
+            &rt("", "configmaps"),
+            &json!([1]),
+            Some("default"),
+            None,
+        ));
+        assert_eq!(c.len(), 1);
+        assert!(c[0].message.contains("JSON object"));
+    }
+
+    #[test]
+    fn api_version_and_kind_must_match() {
+        let deploys = rt("apps", "deployments");
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"}});
+        let c = causes(validate_object(&deploys, &obj, Some("default"), None));
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "apiVersion",
+                "Invalid value: \"v1\": must be apps/v1"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            has(&c, "FieldValueInvalid", "kind", "must be Deployment"),
+            "{c:?}"
+        );
+        assert_eq!(c[0].field, "apiVersion", "type problems come first");
+        // The schema check would only repeat the type problem.
+        assert_eq!(c.len(), 2, "{c:?}");
+
+        let c = causes(validate_object(
+            &deploys,
+            &json!({"metadata": {"name": "web"}}),
+            Some("default"),
+            None,
+        ));
+        assert!(
+            has(&c, "FieldValueRequired", "apiVersion", "must be apps/v1"),
+            "{c:?}"
+        );
+        assert!(
+            has(&c, "FieldValueRequired", "kind", "must be Deployment"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn name_is_required_and_checked() {
+        let cms = rt("", "configmaps");
+        let mut obj = cm("x");
+        obj["metadata"].as_object_mut().unwrap().remove("name");
+        let c = causes(validate_object(&cms, &obj, Some("default"), None));
+        assert!(has(
+            &c,
+            "FieldValueRequired",
+            "metadata.name",
+            "Required value: name or generateName is required"
+        ));
+
+        let e = validate_object(&cms, &cm("Bad_Name"), Some("default"), None).unwrap_err();
+        assert_eq!(e.name.as_deref(), Some("Bad_Name"));
+        assert_eq!(e.kind.as_deref(), Some("ConfigMap"));
+        assert_eq!(
+            e.message,
+            format!("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": {DNS1123_SUBDOMAIN_MSG}")
+        );
+
+        // Rules per kind: fine for a ConfigMap, not for a Service or a Namespace.
+        assert!(validate_object(&cms, &cm("1.web"), Some("default"), None).is_ok());
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1web"}});
+        let c = causes(validate_object(
+            &rt("", "services"),
+            &svc,
+            Some("default"),
+            None,
+        ));
+        assert!(
+            has(&c, "FieldValueInvalid", "metadata.name", "DNS-1035"),
+            "{c:?}"
+        );
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}});
+        let c = causes(validate_object(&rt("", "namespaces"), &ns, None, None));
+        assert!(
+            has(&c, "FieldValueInvalid", "metadata.name", "RFC 1123 label"),
+            "{c:?}"
+        );
+
+        let mut obj = cm("web-abcde");
+        obj["metadata"]["generateName"] = json!("Web-");
+        let c = causes(validate_object(&cms, &obj, Some("default"), None));
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.generateName",
+                "Invalid value: \"Web-\""
+            ),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn path_namespace_and_name_must_match() {
+        let cms = rt("", "configmaps");
+        let c = causes(validate_object(&cms, &cm("a"), Some("other"), None));
+        assert!(has(
+            &c,
+            "FieldValueInvalid",
+            "metadata.namespace",
+            "the namespace of the provided object does not match the namespace sent on the request"
+        ));
+        let c = causes(validate_object(&cms, &cm("a"), Some("default"), Some("b")));
+        assert!(has(
+            &c,
+            "FieldValueInvalid",
+            "metadata.name",
+            "the name of the object does not match the name on the URL"
+        ));
+        // Neither body nor path names a namespace.
+        let mut obj = cm("a");
+        obj["metadata"].as_object_mut().unwrap().remove("namespace");
+        let c = causes(validate_object(&cms, &obj, None, None));
+        assert!(
+            has(
+                &c,
+                "FieldValueRequired",
+                "metadata.namespace",
+                "Required value"
+            ),
+            "{c:?}"
+        );
+        // Cluster-scoped kinds ignore namespaces entirely.
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "namespace": "y"}});
+        assert!(validate_object(&rt("", "namespaces"), &ns, Some("z"), Some("x")).is_ok());
+    }
+
+    #[test]
+    fn labels_annotations_finalizers() {
+        let cms = rt("", "configmaps");
+        let mut obj = cm("a");
+        obj["metadata"]["labels"] = json!({"bad key": "v", "ok": "bad value", "n": 1});
+        obj["metadata"]["annotations"] = json!({"a/b/c": "x"});
+        obj["metadata"]["finalizers"] =
+            json!(["ok.io/f", "bad/fin/alizer", "orphan", "foregroundDeletion"]);
+        let c = causes(validate_object(&cms, &obj, Some("default"), None));
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.labels",
+                "Invalid value: \"bad key\": name part must consist"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.labels",
+                "Invalid value: \"bad value\": a valid label"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.labels.n",
+                "must be a string"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.annotations",
+                "Invalid value: \"a/b/c\""
+            ),
+            "{c:?}"
+        );
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.finalizers[1]",
+                "bad/fin/alizer"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            has(
+                &c,
+                "FieldValueInvalid",
+                "metadata.finalizers",
+                "cannot be both set"
+            ),
+            "{c:?}"
+        );
+        assert!(!c.iter().any(|c| c.field == "metadata.finalizers[0]"));
+        // Schema error about labels.n is already covered by the labels cause.
+        assert!(!c.iter().any(|c| c.field.is_empty()), "{c:?}");
+
+        let mut obj = cm("a");
+        obj["metadata"]["annotations"] = json!({"big": "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT)});
+        let c = causes(validate_object(&cms, &obj, Some("default"), None));
+        assert!(
+            has(
+                &c,
+                "FieldValueTooLong",
+                "metadata.annotations",
+                "may not be more than 262144 bytes"
+            ),
+            "{c:?}"
+        );
+        obj["metadata"]["annotations"] =
+            json!({"big": "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT - 3)});
+        assert!(validate_object(&cms, &obj, Some("default"), None).is_ok());
+    }
+
+    #[test]
+    fn schema_errors_are_located_when_possible() {
+        let deploys = rt("apps", "deployments");
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": "three", "selector": {"matchLabels": {"a": "b"}},
+                     "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        let c = causes(validate_object(&deploys, &obj, Some("default"), None));
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].reason, "FieldValueInvalid");
+        assert_eq!(c[0].field, "spec.replicas");
+        assert!(c[0].message.contains("three"), "{c:?}");
+
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}},
+                     "template": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": "80"}]}]}}}});
+        let c = causes(validate_object(&deploys, &obj, Some("default"), None));
+        assert_eq!(
+            c[0].field, "spec.template.spec.containers[0].ports[0].containerPort",
+            "{c:?}"
+        );
+
+        // A wrong type for a whole list is located at the list.
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchExpressions": [{"key": "a", "operator": "In", "values": "x"}]},
+                     "template": {"spec": {"containers": {"name": "c"}}}}});
+        let c = causes(validate_object(&deploys, &obj, Some("default"), None));
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            c[0].field, "spec.selector.matchExpressions[0].values",
+            "{c:?}"
+        );
+        assert!(c[0].message.contains("invalid type"), "{c:?}");
+    }
+
+    #[test]
+    fn all_problems_are_collected() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "Bad", "namespace": "other", "labels": {"-x": "y"}}, "data": {"k": 1}});
+        let c = causes(validate_object(
+            &rt("", "configmaps"),
+            &obj,
+            Some("default"),
+            Some("good"),
+        ));
+        let fields: Vec<&str> = c.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "metadata.name",
+                "metadata.name",
+                "metadata.namespace",
+                "metadata.labels",
+                "data.k"
+            ],
+            "{c:?}"
+        );
     }
 }

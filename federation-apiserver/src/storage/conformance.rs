@@ -30,10 +30,17 @@ async fn next_event(stream: &mut WatchStream) -> WatchEvent {
 
 pub async fn create_then_get(s: Arc<dyn Storage>) {
     let before = s.current_revision().await.unwrap();
-    let created = s.create("/core/configmaps/ns/a", obj("a", "1")).await.unwrap();
+    let created = s
+        .create("/core/configmaps/ns/a", obj("a", "1"))
+        .await
+        .unwrap();
     assert!(rv(&created) > before);
     assert_eq!(s.current_revision().await.unwrap(), rv(&created));
-    let got = s.get("/core/configmaps/ns/a").await.unwrap().expect("stored");
+    let got = s
+        .get("/core/configmaps/ns/a")
+        .await
+        .unwrap()
+        .expect("stored");
     assert_eq!(got, created);
     assert_eq!(got["data"]["k"], "1");
     assert!(s.get("/core/configmaps/ns/b").await.unwrap().is_none());
@@ -44,7 +51,11 @@ pub async fn create_existing_fails(s: Arc<dyn Storage>) {
     let rev = s.current_revision().await.unwrap();
     let err = s.create("/k/a", obj("a", "2")).await.unwrap_err();
     assert!(matches!(err, StorageError::AlreadyExists(_)), "{err:?}");
-    assert_eq!(s.current_revision().await.unwrap(), rev, "a failed write takes no revision");
+    assert_eq!(
+        s.current_revision().await.unwrap(),
+        rev,
+        "a failed write takes no revision"
+    );
     assert_eq!(s.get("/k/a").await.unwrap().unwrap()["data"]["k"], "1");
 }
 
@@ -52,7 +63,10 @@ pub async fn update_is_compare_and_swap(s: Arc<dyn Storage>) {
     let a = s.create("/k/a", obj("a", "1")).await.unwrap();
     let b = s.update("/k/a", Some(rv(&a)), obj("a", "2")).await.unwrap();
     assert!(rv(&b) > rv(&a));
-    let stale = s.update("/k/a", Some(rv(&a)), obj("a", "3")).await.unwrap_err();
+    let stale = s
+        .update("/k/a", Some(rv(&a)), obj("a", "3"))
+        .await
+        .unwrap_err();
     assert!(matches!(stale, StorageError::Conflict { .. }), "{stale:?}");
     assert_eq!(s.get("/k/a").await.unwrap().unwrap()["data"]["k"], "2");
     let c = s.update("/k/a", None, obj("a", "4")).await.unwrap();
@@ -102,7 +116,9 @@ pub async fn list_by_prefix_in_key_order(s: Arc<dyn Storage>) {
 
 pub async fn list_pages_cover_everything_once(s: Arc<dyn Storage>) {
     for i in 0..23 {
-        s.create(&format!("/p/{i:03}"), obj(&i.to_string(), "x")).await.unwrap();
+        s.create(&format!("/p/{i:03}"), obj(&i.to_string(), "x"))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut start_after = None;
@@ -132,7 +148,13 @@ pub async fn list_pages_cover_everything_once(s: Arc<dyn Storage>) {
     assert_eq!(seen, expected);
     // A limit equal to the remaining count has no continuation.
     let exact = s
-        .list("/p/", &ListOptions { limit: 23, ..Default::default() })
+        .list(
+            "/p/",
+            &ListOptions {
+                limit: 23,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert!(exact.continue_after.is_none());
@@ -156,7 +178,10 @@ pub async fn watch_sees_changes_in_order(s: Arc<dyn Storage>) {
     let gone = s.delete("/w/a", None).await.unwrap();
 
     let e1 = next_event(&mut w).await;
-    assert_eq!((e1.event_type, e1.key.as_str(), e1.revision), (EventType::Added, "/w/a", rv(&a)));
+    assert_eq!(
+        (e1.event_type, e1.key.as_str(), e1.revision),
+        (EventType::Added, "/w/a", rv(&a))
+    );
     assert!(e1.prev.is_none());
     let e2 = next_event(&mut w).await;
     assert_eq!(e2.event_type, EventType::Modified);
@@ -180,7 +205,10 @@ pub async fn watch_from_the_past_is_complete_or_expired(s: Arc<dyn Storage>) {
             let e1 = next_event(&mut w).await;
             assert_eq!((e1.key.as_str(), e1.event_type), ("/h/b", EventType::Added));
             let e2 = next_event(&mut w).await;
-            assert_eq!((e2.key.as_str(), e2.event_type), ("/h/a", EventType::Modified));
+            assert_eq!(
+                (e2.key.as_str(), e2.event_type),
+                ("/h/a", EventType::Modified)
+            );
         }
         Err(e) => assert!(matches!(e, StorageError::Expired { .. }), "{e:?}"),
     }
@@ -193,7 +221,10 @@ pub async fn concurrent_writes_all_land(s: Arc<dyn Storage>) {
         tasks.push(tokio::spawn(async move {
             let mut revs = Vec::new();
             for i in 0..25 {
-                let o = s.create(&format!("/c/{t}-{i}"), obj("c", "1")).await.unwrap();
+                let o = s
+                    .create(&format!("/c/{t}-{i}"), obj("c", "1"))
+                    .await
+                    .unwrap();
                 revs.push(rv(&o));
             }
             revs
@@ -270,13 +301,22 @@ async fn cache_window_resumes_then_expires() {
     let cache = watch_cache::WatchCache::new(backend, 3).await.unwrap();
     let first = cache.create("/k/0", obj("0", "0")).await.unwrap();
     for i in 1..3 {
-        cache.create(&format!("/k/{i}"), obj("x", "x")).await.unwrap();
+        cache
+            .create(&format!("/k/{i}"), obj("x", "x"))
+            .await
+            .unwrap();
     }
-    let mut w = cache.watch("/k/", rv(&first)).await.expect("within the window");
+    let mut w = cache
+        .watch("/k/", rv(&first))
+        .await
+        .expect("within the window");
     assert_eq!(next_event(&mut w).await.key, "/k/1");
     assert_eq!(next_event(&mut w).await.key, "/k/2");
     for i in 3..10 {
-        cache.create(&format!("/k/{i}"), obj("x", "x")).await.unwrap();
+        cache
+            .create(&format!("/k/{i}"), obj("x", "x"))
+            .await
+            .unwrap();
     }
     let err = cache.watch("/k/", rv(&first)).await.err().expect("expired");
     assert!(matches!(err, StorageError::Expired { .. }), "{err:?}");

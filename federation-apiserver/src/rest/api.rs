@@ -1,0 +1,179 @@
+//! The REST entry point: one handler for every resource path, dispatching on
+//! the parsed [`RequestInfo`] and the HTTP method to generic verbs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{header, Method, StatusCode};
+use serde_json::Value;
+
+use super::body::MAX_BODY_BYTES;
+use super::namespaces::NamespaceFinalizer;
+use super::registry::{Registry, ResourceType};
+use super::request_info::{self, Query, RequestInfo};
+use super::{deletes, discovery, reads, watch, writes};
+use crate::status::ApiError;
+use crate::storage::{Storage, StorageError};
+
+/// Everything a request handler needs.
+pub struct ApiState {
+    pub storage: Arc<dyn Storage>,
+    pub registry: Registry,
+    /// `host:port` advertised in `/api` discovery.
+    pub server_address: String,
+    /// How often watches that asked for bookmarks get one.
+    pub bookmark_interval: Duration,
+    namespaces: Arc<NamespaceFinalizer>,
+}
+
+impl ApiState {
+    pub fn new(storage: Arc<dyn Storage>, registry: Registry, server_address: String) -> Self {
+        let namespaces = Arc::new(NamespaceFinalizer::new(storage.clone(), &registry));
+        Self {
+            storage,
+            registry,
+            server_address,
+            bookmark_interval: Duration::from_secs(10),
+            namespaces,
+        }
+    }
+
+    /// The task runner that empties deleted namespaces.
+    pub fn namespace_finalizer(&self) -> Arc<NamespaceFinalizer> {
+        self.namespaces.clone()
+    }
+}
+
+/// One resolved request: what it addresses and with which type.
+pub struct Target {
+    pub info: RequestInfo,
+    pub rt: Arc<ResourceType>,
+    pub query: Query,
+}
+
+impl Target {
+    pub fn namespace(&self) -> Option<&str> {
+        self.info.namespace.as_deref()
+    }
+
+    /// The addressed object's name (`""` for collection requests).
+    pub fn name(&self) -> &str {
+        self.info.name.as_deref().unwrap_or("")
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        self.rt.key(self.namespace(), name)
+    }
+
+    /// Maps a storage failure to the Kubernetes error for this resource.
+    pub fn storage_error(&self, name: &str, error: StorageError) -> ApiError {
+        let (group, plural) = (&self.rt.group, &self.rt.plural);
+        match error {
+            StorageError::NotFound(_) => ApiError::not_found(group, plural, name),
+            StorageError::AlreadyExists(_) => ApiError::already_exists(group, plural, name),
+            StorageError::Conflict { .. } => ApiError::stale(group, plural, name),
+            StorageError::Expired { requested, oldest } => {
+                ApiError::gone_expired(format!("too old resource version: {requested} ({oldest})"))
+            }
+            e @ (StorageError::Corrupt(_) | StorageError::Backend(_)) => {
+                tracing::error!(error = %e, "storage failure");
+                ApiError::internal(format!("storage failure: {e}"))
+            }
+        }
+    }
+}
+
+/// Serialises a response object as JSON with the given status code.
+pub fn json_response(code: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The handler behind every non-health path.
+pub async fn handle(State(api): State<Arc<ApiState>>, request: Request) -> Response {
+    match dispatch(&api, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(response) = discovery::discovery_response(
+        &api.registry,
+        &parts.method,
+        &path,
+        accept.as_deref(),
+        &api.server_address,
+    ) {
+        return Ok(response);
+    }
+    let info = request_info::parse(&path).ok_or_else(|| ApiError::no_such_path(&path))?;
+    let rt = api
+        .registry
+        .lookup(&info.group, &info.version, &info.resource)
+        .ok_or_else(|| ApiError::no_such_path(&path))?;
+    if info.namespace.is_some() && !rt.namespaced {
+        return Err(ApiError::no_such_path(&path));
+    }
+    let target = Target {
+        query: Query::parse(parts.uri.query()),
+        info,
+        rt,
+    };
+    match target.info.subresource.as_deref() {
+        None => {}
+        Some("status") if target.rt.has_status => {}
+        Some(_) => return Err(ApiError::no_such_path(&path)),
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let has_name = target.info.name.is_some();
+    let method = parts.method.clone();
+    // Bodies are read only for verbs that take one, with the size limit.
+    let read_body = |body: Body| async move {
+        axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))
+    };
+    match (method, has_name) {
+        (Method::GET, _) if target.query.flag("watch") => watch::watch(api, &target).await,
+        (Method::GET, true) => reads::get(api, &target).await,
+        (Method::GET, false) => reads::list(api, &target).await,
+        (Method::POST, false) => {
+            let bytes = read_body(body).await?;
+            writes::create(api, &target, content_type.as_deref(), &bytes).await
+        }
+        (Method::PUT, true) => {
+            let bytes = read_body(body).await?;
+            writes::update(api, &target, content_type.as_deref(), &bytes).await
+        }
+        (Method::PATCH, true) => {
+            let bytes = read_body(body).await?;
+            writes::patch(api, &target, content_type.as_deref(), &bytes).await
+        }
+        (Method::DELETE, true) => {
+            let bytes = read_body(body).await?;
+            deletes::delete(api, &target, &bytes).await
+        }
+        (Method::DELETE, false) => {
+            let bytes = read_body(body).await?;
+            deletes::delete_collection(api, &target, &bytes).await
+        }
+        (method, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method} {path})"
+        ))),
+    }
+}

@@ -1,0 +1,161 @@
+//! Namespace lifecycle: the namespaces that always exist, writes into
+//! missing or terminating namespaces, and emptying a deleted namespace.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::json;
+
+use super::api::ApiState;
+use super::object_meta::{
+    finalizers, is_terminating, meta_mut, meta_str, now_rfc3339, prepare_create,
+};
+use super::registry::{Registry, ResourceType};
+use crate::status::ApiError;
+use crate::storage::{revision_of, ListOptions, Storage, StorageError};
+
+/// Namespaces created at start-up when missing.
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+fn namespace_key(name: &str) -> String {
+    format!("/core/namespaces/{name}")
+}
+
+/// Fails unless `namespace` exists and is not being deleted.
+pub async fn check_open_for_create(api: &ApiState, namespace: &str) -> Result<(), ApiError> {
+    let ns = api
+        .storage
+        .get(&namespace_key(namespace))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found("", "namespaces", namespace))?;
+    if is_terminating(&ns) {
+        return Err(ApiError::forbidden(format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        ))
+        .with_details("", "namespaces", namespace));
+    }
+    Ok(())
+}
+
+/// Creates the [`SYSTEM_NAMESPACES`] that do not exist yet.
+pub async fn ensure_system_namespaces(
+    storage: &dyn Storage,
+    registry: &Registry,
+) -> Result<(), StorageError> {
+    let Some(rt) = registry.lookup("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    for name in SYSTEM_NAMESPACES {
+        let key = namespace_key(name);
+        if storage.get(&key).await?.is_some() {
+            continue;
+        }
+        let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        prepare_create(&rt, &mut ns, None);
+        match storage.create(&key, ns).await {
+            Ok(_) | Err(StorageError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Empties terminating namespaces and then removes them.
+///
+/// # Guarantees
+/// At most one task works on a namespace at a time; a namespace is removed
+/// only once no object of any namespaced resource remains in it. Objects
+/// with finalizers are marked and waited for.
+pub struct NamespaceFinalizer {
+    storage: Arc<dyn Storage>,
+    types: Vec<Arc<ResourceType>>,
+    in_progress: Mutex<HashSet<String>>,
+}
+
+impl NamespaceFinalizer {
+    pub fn new(storage: Arc<dyn Storage>, registry: &Registry) -> Self {
+        Self {
+            storage,
+            types: registry.namespaced(),
+            in_progress: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Restarts finalization of every namespace left terminating (after a restart).
+    pub async fn resume_all(self: &Arc<Self>) -> Result<(), StorageError> {
+        let all = self
+            .storage
+            .list("/core/namespaces/", &ListOptions::default())
+            .await?;
+        for (_, ns) in all.items {
+            if is_terminating(&ns) {
+                if let Some(name) = meta_str(&ns, "name") {
+                    finalize_in_background(self.clone(), name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass: deletes or marks what the namespace holds; true when empty.
+    async fn sweep(&self, namespace: &str) -> Result<bool, StorageError> {
+        let mut empty = true;
+        for rt in &self.types {
+            let prefix = rt.namespace_prefix(Some(namespace));
+            let page = self.storage.list(&prefix, &ListOptions::default()).await?;
+            for (key, object) in page.items {
+                empty = false;
+                let rev = revision_of(&object);
+                let result = if finalizers(&object).is_empty() {
+                    self.storage.delete(&key, rev).await.map(|_| ())
+                } else if !is_terminating(&object) {
+                    let mut marked = (*object).clone();
+                    let meta = meta_mut(&mut marked);
+                    meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    self.storage.update(&key, rev, marked).await.map(|_| ())
+                } else {
+                    Ok(())
+                };
+                match result {
+                    Ok(())
+                    | Err(StorageError::NotFound(_))
+                    | Err(StorageError::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(empty)
+    }
+
+    async fn run(&self, namespace: &str) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.sweep(namespace).await {
+                Ok(true) => match self.storage.delete(&namespace_key(namespace), None).await {
+                    Ok(_) | Err(StorageError::NotFound(_)) => return,
+                    Err(e) => tracing::warn!(namespace, error = %e, "removing namespace"),
+                },
+                Ok(false) => {}
+                Err(e) => tracing::warn!(namespace, error = %e, "emptying namespace"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// Starts emptying `namespace` unless a task already does.
+pub fn finalize_in_background(finalizer: Arc<NamespaceFinalizer>, namespace: &str) {
+    if !finalizer.in_progress.lock().insert(namespace.to_string()) {
+        return;
+    }
+    let namespace = namespace.to_string();
+    tokio::spawn(async move {
+        finalizer.run(&namespace).await;
+        finalizer.in_progress.lock().remove(&namespace);
+    });
+}

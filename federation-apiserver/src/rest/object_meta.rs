@@ -1,0 +1,212 @@
+//! The server-owned parts of an object: what create sets, what an update may
+//! not change, and when `metadata.generation` moves.
+
+use serde_json::{Map, Value};
+
+use super::registry::ResourceType;
+
+/// RFC 3339 UTC with second precision, as Kubernetes writes timestamps.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `metadata` as a mutable map (created if missing or not an object).
+pub fn meta_mut(object: &mut Value) -> &mut Map<String, Value> {
+    let map = object.as_object_mut().expect("objects are JSON objects");
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    meta.as_object_mut().expect("metadata is an object")
+}
+
+pub fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object.get("metadata")?.get(field)?.as_str()
+}
+
+/// `metadata.finalizers` (empty when absent).
+pub fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .and_then(|f| f.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn is_terminating(object: &Value) -> bool {
+    meta_str(object, "deletionTimestamp").is_some()
+}
+
+/// Fills the server-owned fields of a new object.
+pub fn prepare_create(rt: &ResourceType, object: &mut Value, namespace: Option<&str>) {
+    let meta = meta_mut(object);
+    meta.insert(
+        "uid".into(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
+    meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+    meta.insert("generation".into(), Value::from(1));
+    meta.remove("resourceVersion");
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    match namespace {
+        Some(ns) if rt.namespaced => {
+            meta.insert("namespace".into(), Value::String(ns.to_string()));
+        }
+        _ => {
+            meta.remove("namespace");
+        }
+    }
+    if meta.get("generateName").is_some() && meta.get("name").is_some() {
+        // Kubernetes keeps generateName on the object; nothing to do.
+    }
+    let map = object.as_object_mut().expect("object");
+    if rt.has_status {
+        map.remove("status");
+    }
+    if rt.group.is_empty() && rt.plural == "namespaces" {
+        map.insert("status".into(), serde_json::json!({"phase": "Active"}));
+    }
+}
+
+/// Builds the object to store for an update of `old` to `new`.
+///
+/// - Server-owned metadata (uid, creationTimestamp, deletionTimestamp,
+///   generation) is kept from `old`.
+/// - For the main resource of a kind with a `/status` subresource, status is
+///   kept from `old`; for the `/status` subresource, only status is taken
+///   from `new` (plus nothing else).
+/// - `generation` is bumped when anything outside `metadata` and `status` changed.
+pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, status_only: bool) -> Value {
+    if status_only {
+        let mut merged = old.clone();
+        let status = new
+            .as_object_mut()
+            .and_then(|m| m.remove("status"))
+            .unwrap_or(Value::Null);
+        let map = merged.as_object_mut().expect("object");
+        if status.is_null() {
+            map.remove("status");
+        } else {
+            map.insert("status".into(), status);
+        }
+        return merged;
+    }
+    if rt.has_status {
+        let map = new.as_object_mut().expect("object");
+        match old.get("status") {
+            Some(status) => {
+                map.insert("status".into(), status.clone());
+            }
+            None => {
+                map.remove("status");
+            }
+        }
+    }
+    let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
+    let spec_changed = without_meta_and_status(old) != without_meta_and_status(&new);
+    let meta = meta_mut(&mut new);
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "name",
+    ] {
+        match old_meta.get(field) {
+            Some(v) => {
+                meta.insert(field.into(), v.clone());
+            }
+            None => {
+                meta.remove(field);
+            }
+        }
+    }
+    let generation = old_meta
+        .get("generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    meta.insert(
+        "generation".into(),
+        Value::from(if spec_changed {
+            generation + 1
+        } else {
+            generation
+        }),
+    );
+    new
+}
+
+fn without_meta_and_status(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    copy
+}
+
+/// Whether two stored states differ in anything but `resourceVersion`
+/// (an update that changes nothing is not written, as in Kubernetes).
+pub fn differs(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut c = v.clone();
+        if let Some(meta) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        c
+    };
+    strip(old) != strip(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::registry::Registry;
+    use serde_json::json;
+
+    #[test]
+    fn generation_moves_on_spec_change_only() {
+        let r = Registry::builtin();
+        let d = r.lookup("apps", "v1", "deployments").unwrap();
+        let mut created = json!({"metadata":{"name":"web","labels":{"a":"1"}},"spec":{"replicas":1},"status":{"replicas":9}});
+        prepare_create(&d, &mut created, Some("ns"));
+        assert_eq!(created["metadata"]["generation"], 1);
+        assert!(
+            created.get("status").is_none(),
+            "status is not set on create"
+        );
+
+        let mut relabel = created.clone();
+        relabel["metadata"]["labels"]["a"] = json!("2");
+        let updated = prepare_update(&d, &created, relabel, false);
+        assert_eq!(updated["metadata"]["generation"], 1);
+
+        let mut scale = updated.clone();
+        scale["spec"]["replicas"] = json!(3);
+        scale["status"] = json!({"replicas": 3});
+        scale["metadata"]["uid"] = json!("forged");
+        let updated = prepare_update(&d, &created, scale, false);
+        assert_eq!(updated["metadata"]["generation"], 2);
+        assert!(
+            updated.get("status").is_none(),
+            "status only through /status"
+        );
+        assert_eq!(updated["metadata"]["uid"], created["metadata"]["uid"]);
+
+        let mut status = updated.clone();
+        status["status"] = json!({"replicas": 3});
+        status["spec"]["replicas"] = json!(100);
+        let s = prepare_update(&d, &updated, status, true);
+        assert_eq!(s["status"]["replicas"], 3);
+        assert_eq!(s["spec"]["replicas"], 3, "/status changes only status");
+    }
+}

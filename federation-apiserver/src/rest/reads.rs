@@ -1,0 +1,141 @@
+//! get and list.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http::{header, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::api::{json_response, ApiState, Target};
+use super::selectors::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+use crate::storage::{Filter, ListOptions, Object};
+
+/// The storage filter for a request's `labelSelector` and `fieldSelector`.
+pub fn selection(target: &Target) -> Result<Option<Filter>, ApiError> {
+    let labels = LabelSelector::parse(target.query.get("labelSelector").unwrap_or(""))?;
+    let fields = FieldSelector::parse(target.query.get("fieldSelector").unwrap_or(""), &target.rt)?;
+    if labels.is_empty() && fields.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(move |o: &Value| {
+        labels.matches_object(o) && fields.matches(o)
+    })))
+}
+
+pub async fn get(api: &ApiState, target: &Target) -> Result<Response, ApiError> {
+    let name = target.name();
+    let object = api
+        .storage
+        .get(&target.key(name))
+        .await
+        .map_err(|e| target.storage_error(name, e))?
+        .ok_or_else(|| ApiError::not_found(&target.rt.group, &target.rt.plural, name))?;
+    Ok(json_response(StatusCode::OK, &object))
+}
+
+/// The opaque `continue` token: where the next page starts.
+#[derive(Serialize, Deserialize)]
+struct ContinueToken {
+    /// The last key of the previous page.
+    k: String,
+    /// The revision of the first page (informational).
+    rv: u64,
+}
+
+fn encode_continue(key: &str, revision: u64) -> String {
+    let token = serde_json::to_vec(&ContinueToken {
+        k: key.to_string(),
+        rv: revision,
+    })
+    .unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request(format!("invalid continue token: {token:?}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let token: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if !token.k.starts_with(prefix) {
+        return Err(bad());
+    }
+    Ok(token.k)
+}
+
+/// Lists a resource (in one namespace or all), with selection and paging.
+///
+/// # Caveats
+/// Continuation pages are served from the current state (keys after the
+/// previous page), not from a snapshot at the first page's revision.
+pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError> {
+    let prefix = target.rt.namespace_prefix(target.namespace());
+    let limit = match target.query.get("limit") {
+        Some(l) => l
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+            .max(0) as usize,
+        None => 0,
+    };
+    let start_after = match target.query.get("continue") {
+        Some(token) => Some(decode_continue(token, &prefix)?),
+        None => None,
+    };
+    let options = ListOptions {
+        filter: selection(target)?,
+        limit,
+        start_after,
+    };
+    let page = api
+        .storage
+        .list(&prefix, &options)
+        .await
+        .map_err(|e| target.storage_error("", e))?;
+    let continue_token = page
+        .continue_after
+        .as_deref()
+        .map(|k| encode_continue(k, page.revision));
+    let items: Vec<&Object> = page.items.iter().map(|(_, o)| o).collect();
+    Ok(list_response(target, page.revision, continue_token, &items))
+}
+
+/// Writes a `XList` body without building one big JSON value.
+pub fn list_response(
+    target: &Target,
+    revision: u64,
+    continue_token: Option<String>,
+    items: &[&Object],
+) -> Response {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(
+        "resourceVersion".into(),
+        Value::String(revision.to_string()),
+    );
+    if let Some(token) = continue_token {
+        metadata.insert("continue".into(), Value::String(token));
+    }
+    let mut out = Vec::with_capacity(64 + items.len() * 512);
+    out.extend_from_slice(b"{\"kind\":");
+    let _ = serde_json::to_writer(&mut out, &target.rt.list_kind());
+    out.extend_from_slice(b",\"apiVersion\":");
+    let _ = serde_json::to_writer(&mut out, &target.rt.api_version());
+    out.extend_from_slice(b",\"metadata\":");
+    let _ = serde_json::to_writer(&mut out, &metadata);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut out, item.as_ref());
+    }
+    out.extend_from_slice(b"]}");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,246 @@
+//! watch: a chunked stream of JSON events, one per line, flushed per event.
+//!
+//! - `resourceVersion` unset or `0`, or `sendInitialEvents=true`: the current
+//!   state first (as ADDED), then changes. With `sendInitialEvents` a BOOKMARK
+//!   annotated `k8s.io/initial-events-end: "true"` marks the end of it.
+//! - `resourceVersion=R`: every change after R, or — if R is older than the
+//!   watch cache's window — an ERROR event holding a 410 `Expired` Status
+//!   (answered with HTTP 200, as kube-apiserver does, so clients relist).
+//! - `allowWatchBookmarks=true`: periodic BOOKMARK events with a revision
+//!   the client can safely resume from.
+//! - `timeoutSeconds`: the stream ends cleanly after that long.
+//!
+//! Selection (`labelSelector`, `fieldSelector`) is applied to both the old and
+//! new state of each change: an object that stops matching is sent as
+//! DELETED, one that starts matching as ADDED.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use http::{header, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::api::{ApiState, Target};
+use super::reads;
+use crate::status::ApiError;
+use crate::storage::{
+    EventType, Filter, ListOptions, Revision, StorageError, WatchEvent, WatchStream,
+};
+
+/// Frames buffered per watcher between its task and its connection.
+const FRAME_BUFFER: usize = 256;
+
+fn frame(event_type: &str, object: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(event_type.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    let _ = serde_json::to_writer(&mut out, object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+fn bookmark(target: &Target, revision: Revision, initial_end: bool) -> Bytes {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if initial_end {
+        metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    frame(
+        "BOOKMARK",
+        &json!({"kind": target.rt.kind, "apiVersion": target.rt.api_version(), "metadata": metadata}),
+    )
+}
+
+/// What a filtered watcher sees of one change, if anything.
+fn translate(event: &WatchEvent, filter: &Option<Filter>) -> Option<&'static str> {
+    let Some(filter) = filter else {
+        return Some(event.event_type.as_str());
+    };
+    let now = filter(&event.object);
+    let before = event.prev.as_ref().map(|p| filter(p)).unwrap_or(false);
+    match event.event_type {
+        EventType::Added => now.then_some("ADDED"),
+        EventType::Deleted => (now || before).then_some("DELETED"),
+        EventType::Modified => match (before, now) {
+            (true, true) => Some("MODIFIED"),
+            (false, true) => Some("ADDED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        },
+    }
+}
+
+pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, ApiError> {
+    let query = &target.query;
+    let mut filter = reads::selection(target)?;
+    if let Some(name) = target.info.name.clone() {
+        // The legacy single-object form: GET .../NAME?watch=true.
+        let inner = filter.take();
+        filter = Some(Arc::new(move |o: &Value| {
+            o.get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                == Some(name.as_str())
+                && inner.as_ref().is_none_or(|f| f(o))
+        }));
+    }
+    let send_initial = query.flag("sendInitialEvents");
+    let bookmarks = query.flag("allowWatchBookmarks");
+    let timeout = match query.get("timeoutSeconds") {
+        Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
+        })?)),
+        None => None,
+    };
+    let prefix = target.rt.namespace_prefix(target.namespace());
+    let requested = query.get("resourceVersion");
+    let (initial, start) = if send_initial || matches!(requested, None | Some("0")) {
+        let page = api
+            .storage
+            .list(
+                &prefix,
+                &ListOptions {
+                    filter: filter.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| target.storage_error("", e))?;
+        (page.items, page.revision)
+    } else {
+        let rv = requested.unwrap_or_default();
+        let rv: Revision = rv.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid resourceVersion {rv:?}: must be a number"))
+        })?;
+        (Vec::new(), rv)
+    };
+    let stream = match api.storage.watch(&prefix, start).await {
+        Ok(stream) => Ok(stream),
+        Err(StorageError::Expired { requested, oldest }) => Err(ApiError::gone_expired(format!(
+            "too old resource version: {requested} ({oldest})"
+        ))),
+        Err(e) => return Err(target.storage_error("", e)),
+    };
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(FRAME_BUFFER);
+    let mut initial_frames: Vec<Bytes> = initial.iter().map(|(_, o)| frame("ADDED", o)).collect();
+    if send_initial {
+        initial_frames.push(bookmark(target, start, true));
+    }
+    let job = WatchJob {
+        api: api.clone(),
+        target_kind: (target.rt.kind.clone(), target.rt.api_version()),
+        filter,
+        bookmarks,
+        timeout,
+        last: start,
+    };
+    tokio::spawn(job.run(tx, initial_frames, stream));
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// One watcher's event pump.
+struct WatchJob {
+    api: Arc<ApiState>,
+    target_kind: (String, String),
+    filter: Option<Filter>,
+    bookmarks: bool,
+    timeout: Option<Duration>,
+    /// A revision every event up to which has been delivered.
+    last: Revision,
+}
+
+type Sender = mpsc::Sender<Result<Bytes, std::convert::Infallible>>;
+
+impl WatchJob {
+    fn bookmark_frame(&self, revision: Revision) -> Bytes {
+        frame(
+            "BOOKMARK",
+            &json!({"kind": self.target_kind.0, "apiVersion": self.target_kind.1,
+                    "metadata": {"resourceVersion": revision.to_string()}}),
+        )
+    }
+
+    /// Sends one storage item; false when the watch must end.
+    async fn forward(
+        &mut self,
+        tx: &Sender,
+        item: Option<Result<WatchEvent, StorageError>>,
+    ) -> bool {
+        match item {
+            Some(Ok(event)) => {
+                self.last = event.revision;
+                match translate(&event, &self.filter) {
+                    Some(t) => tx.send(Ok(frame(t, &event.object))).await.is_ok(),
+                    None => true,
+                }
+            }
+            Some(Err(e)) => {
+                let status = match e {
+                    StorageError::Expired { requested, oldest } => ApiError::gone_expired(format!(
+                        "too old resource version: {requested} ({oldest})"
+                    )),
+                    other => ApiError::internal(other.to_string()),
+                };
+                let _ = tx.send(Ok(frame("ERROR", &status.to_status()))).await;
+                false
+            }
+            None => false,
+        }
+    }
+
+    async fn run(mut self, tx: Sender, initial: Vec<Bytes>, stream: Result<WatchStream, ApiError>) {
+        for f in initial {
+            if tx.send(Ok(f)).await.is_err() {
+                return;
+            }
+        }
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(expired) => {
+                let _ = tx.send(Ok(frame("ERROR", &expired.to_status()))).await;
+                return;
+            }
+        };
+        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+        let far = tokio::time::Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
+        let mut ticker = tokio::time::interval(self.api.bookmark_interval);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                item = stream.next() => {
+                    if !self.forward(&tx, item).await {
+                        return;
+                    }
+                }
+                _ = ticker.tick(), if self.bookmarks => {
+                    // Everything up to `current` was published before it became
+                    // visible, so draining what is ready makes `current` safe.
+                    let Ok(current) = self.api.storage.current_revision().await else { continue };
+                    while let Some(item) = stream.next().now_or_never() {
+                        if !self.forward(&tx, item).await {
+                            return;
+                        }
+                    }
+                    self.last = self.last.max(current);
+                    if tx.send(Ok(self.bookmark_frame(self.last))).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => return,
+                _ = tx.closed() => return,
+            }
+        }
+    }
+}

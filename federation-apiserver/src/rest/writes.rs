@@ -1,0 +1,225 @@
+//! create, update (PUT) and patch.
+//!
+//! Every write follows the same path: decode → server-owned metadata →
+//! validation → namespace checks → storage (compare-and-swap for updates).
+//! `dryRun=All` runs everything but the storage write.
+
+use http::StatusCode;
+use serde_json::Value;
+
+use super::api::{json_response, ApiState, Target};
+use super::body::{self, PatchType};
+use super::namespaces;
+use super::object_meta::{self, differs, finalizers, is_terminating, meta_mut, meta_str};
+use super::validation;
+use crate::status::ApiError;
+use crate::storage::{revision_of, set_revision, Revision, StorageError};
+use axum::response::Response;
+
+/// How many times a write without a client-supplied resourceVersion is
+/// retried when a concurrent writer got in between read and write.
+const CONFLICT_RETRIES: usize = 16;
+
+pub async fn create(
+    api: &ApiState,
+    target: &Target,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let rt = &target.rt;
+    if rt.namespaced && target.namespace().is_none() {
+        return Err(ApiError::bad_request(format!(
+            "{} is namespaced: create it under /namespaces/NAMESPACE/{}",
+            rt.kind, rt.plural
+        )));
+    }
+    let mut object = body::decode_object(content_type, bytes)?;
+    let rule = validation::name_rule(rt);
+    let name_missing = meta_str(&object, "name").is_none_or(str::is_empty);
+    if name_missing {
+        if let Some(prefix) = meta_str(&object, "generateName").map(str::to_string) {
+            let problems = validation::validate_generate_name(rule, &prefix);
+            if !problems.is_empty() {
+                return Err(ApiError::invalid(
+                    &rt.group,
+                    &rt.kind,
+                    &prefix,
+                    vec![crate::status::Cause::new(
+                        "FieldValueInvalid",
+                        "metadata.generateName",
+                        problems.join("; "),
+                    )],
+                ));
+            }
+            let generated = validation::generate_name(&prefix);
+            meta_mut(&mut object).insert("name".into(), Value::String(generated));
+        }
+    }
+    object_meta::prepare_create(rt, &mut object, target.namespace());
+    validation::validate_object(rt, &object, target.namespace(), None)?;
+    let name = meta_str(&object, "name").unwrap_or("").to_string();
+    if let Some(ns) = target.namespace() {
+        namespaces::check_open_for_create(api, ns).await?;
+    }
+    if target.query.dry_run() {
+        if api
+            .storage
+            .get(&target.key(&name))
+            .await
+            .map_err(|e| target.storage_error(&name, e))?
+            .is_some()
+        {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        return Ok(json_response(StatusCode::CREATED, &object));
+    }
+    let stored = api
+        .storage
+        .create(&target.key(&name), object)
+        .await
+        .map_err(|e| target.storage_error(&name, e))?;
+    Ok(json_response(StatusCode::CREATED, &stored))
+}
+
+/// The resourceVersion a client sent in the body, if any (`""` = none).
+fn client_revision(target: &Target, object: &Value) -> Result<Option<Revision>, ApiError> {
+    match meta_str(object, "resourceVersion") {
+        None | Some("") => Ok(None),
+        Some(rv) => rv.parse().map(Some).map_err(|_| {
+            ApiError::invalid(
+                &target.rt.group,
+                &target.rt.kind,
+                target.name(),
+                vec![crate::status::Cause::new(
+                    "FieldValueInvalid",
+                    "metadata.resourceVersion",
+                    format!(
+                        "Invalid value: {rv:?}: must be a resourceVersion returned by this server"
+                    ),
+                )],
+            )
+        }),
+    }
+}
+
+pub async fn update(
+    api: &ApiState,
+    target: &Target,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let object = body::decode_object(content_type, bytes)?;
+    let expected = client_revision(target, &object)?;
+    write_existing(api, target, expected, |_current| Ok(object.clone())).await
+}
+
+pub async fn patch(
+    api: &ApiState,
+    target: &Target,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let patch_type = body::patch_type(content_type)?;
+    let patch = match patch_type {
+        PatchType::Json | PatchType::Merge => body::decode_patch(patch_type, bytes)?,
+        PatchType::StrategicMerge | PatchType::Apply => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the patch type {} is not supported yet; use --type=merge or --type=json",
+                patch_type.content_type()
+            )))
+        }
+    };
+    // A merge patch may carry metadata.resourceVersion as a precondition.
+    let expected = match patch_type {
+        PatchType::Merge => client_revision(target, &patch)?,
+        _ => None,
+    };
+    write_existing(api, target, expected, |current| {
+        apply_patch(patch_type, current, &patch)
+    })
+    .await
+}
+
+/// Applies a JSON patch (RFC 6902) or merge patch (RFC 7396) to `current`.
+fn apply_patch(patch_type: PatchType, current: &Value, patch: &Value) -> Result<Value, ApiError> {
+    let mut doc = current.clone();
+    match patch_type {
+        PatchType::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+                ApiError::bad_request(format!("the JSON patch is not a valid operation list: {e}"))
+            })?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the JSON patch could not be applied: {e}"),
+                )
+            })?;
+        }
+        _ => json_patch::merge(&mut doc, patch),
+    }
+    if !doc.is_object() {
+        return Err(ApiError::bad_request(
+            "the patched object is not a JSON object",
+        ));
+    }
+    Ok(doc)
+}
+
+/// The read-modify-write loop shared by update and patch.
+///
+/// `expected` is the client's resourceVersion precondition; without one, a
+/// conflict with a concurrent writer is retried on the fresh state.
+async fn write_existing(
+    api: &ApiState,
+    target: &Target,
+    expected: Option<Revision>,
+    build: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<Response, ApiError> {
+    let rt = &target.rt;
+    let name = target.name().to_string();
+    let key = target.key(&name);
+    let status_only = target.info.subresource.as_deref() == Some("status");
+    for _ in 0..CONFLICT_RETRIES {
+        let current = api
+            .storage
+            .get(&key)
+            .await
+            .map_err(|e| target.storage_error(&name, e))?
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &name))?;
+        let current_rev = revision_of(&current).unwrap_or(0);
+        if let Some(expected) = expected {
+            if expected != current_rev {
+                return Err(ApiError::stale(&rt.group, &rt.plural, &name));
+            }
+        }
+        let mut new = build(&current)?;
+        if !rt.namespaced {
+            if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("namespace");
+            }
+        }
+        validation::validate_object(rt, &new, target.namespace(), Some(&name))?;
+        let mut new = object_meta::prepare_update(rt, &current, new, status_only);
+        set_revision(&mut new, current_rev);
+        if !differs(&current, &new) {
+            return Ok(json_response(StatusCode::OK, &current));
+        }
+        let finished = is_terminating(&new) && finalizers(&new).is_empty();
+        if target.query.dry_run() {
+            return Ok(json_response(StatusCode::OK, &new));
+        }
+        let result = if finished {
+            // The last finalizer is gone from an object being deleted: remove it.
+            api.storage.delete(&key, Some(current_rev)).await
+        } else {
+            api.storage.update(&key, Some(current_rev), new).await
+        };
+        match result {
+            Ok(stored) => return Ok(json_response(StatusCode::OK, &stored)),
+            Err(StorageError::Conflict { .. }) if expected.is_none() => continue,
+            Err(e) => return Err(target.storage_error(&name, e)),
+        }
+    }
+    Err(ApiError::stale(&rt.group, &rt.plural, &name))
+}
