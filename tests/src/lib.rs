@@ -1,1 +1,241 @@
+//! Harness for end-to-end tests: starts the real `federation-apiserver`
+//! binary on an ephemeral loopback port with its own data dir, and gives
+//! tests a raw HTTPS client, a kube-rs client and the real kubectl.
+//!
+//! Every process started here is killed when its handle drops.
 
+pub mod https;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub use https::{HttpResponse, Https};
+
+/// Installs the process-wide rustls crypto provider (ring) once.
+pub fn init_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/test-xxxx → target/debug
+    let deps = exe.parent().expect("deps dir");
+    if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().expect("profile dir").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
+}
+
+/// Path of a workspace binary, built with `cargo build --bins` beforehand
+/// (the README test command does that).
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `federation-apiserver` process.
+pub struct ApiServer {
+    child: Option<Child>,
+    /// Keeps the data dir alive (None when the caller owns the dir).
+    _tempdir: Option<tempfile::TempDir>,
+    pub data_dir: PathBuf,
+    pub extra_args: Vec<String>,
+    pub addr: String,
+    pub token: String,
+    pub ca_pem: String,
+}
+
+impl ApiServer {
+    /// Starts a server on a fresh temporary data dir (embedded storage).
+    pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra command-line arguments.
+    pub fn start_with(extra_args: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut server = ApiServer {
+            child: None,
+            data_dir: dir.path().to_path_buf(),
+            _tempdir: Some(dir),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            addr: String::new(),
+            token: String::new(),
+            ca_pem: String::new(),
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    /// Starts (or restarts) the process on the same data dir and waits until it serves.
+    pub fn launch(&mut self) -> Result<()> {
+        init_crypto();
+        let kubeconfig = self.kubeconfig();
+        let _ = std::fs::remove_file(&kubeconfig);
+        let log = std::fs::File::create(self.data_dir.join("apiserver.log"))?;
+        let child = Command::new(binary("federation-apiserver"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting federation-apiserver")?;
+        self.child = Some(child);
+        let config = wait_for(Duration::from_secs(30), "the kubeconfig", || {
+            std::fs::read_to_string(&kubeconfig).ok()
+        })?;
+        let server = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .context("server URL in kubeconfig")?;
+        self.addr = server.trim().trim_start_matches("https://").to_string();
+        self.token = std::fs::read_to_string(self.data_dir.join("admin.token"))?
+            .trim()
+            .to_string();
+        self.ca_pem = std::fs::read_to_string(self.data_dir.join("ca.crt"))?;
+        let https = self.https();
+        wait_for(Duration::from_secs(30), "/readyz", || {
+            https.get("/readyz").ok().filter(|r| r.status == 200)
+        })?;
+        Ok(())
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("kubeconfig")
+    }
+
+    /// A raw HTTPS client authenticated as the admin.
+    pub fn https(&self) -> Https {
+        Https::new(&self.addr, &self.ca_pem, Some(self.token.clone()))
+    }
+
+    /// A raw HTTPS client without credentials.
+    pub fn anonymous(&self) -> Https {
+        Https::new(&self.addr, &self.ca_pem, None)
+    }
+
+    /// A kube-rs client from the server's kubeconfig.
+    pub async fn kube_client(&self) -> Result<kube::Client> {
+        init_crypto();
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig())?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Runs `kubectl` (the one on PATH) against this server.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl_at("kubectl", &self.kubeconfig(), args, None)
+    }
+
+    /// Runs `kubectl` with `stdin` piped in.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        kubectl_at("kubectl", &self.kubeconfig(), args, Some(stdin))
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("not running")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let status = wait_for(Duration::from_secs(20), "a clean exit", || {
+            child.try_wait().ok().flatten()
+        })?;
+        Ok(status)
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("apiserver.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs a kubectl binary with a kubeconfig.
+pub fn kubectl_at(binary: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(binary);
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {binary}: {e}"));
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("writing kubectl stdin");
+    }
+    child.wait_with_output().expect("kubectl output")
+}
+
+/// stdout of a successful kubectl run, or a panic showing stderr.
+pub fn ok(output: Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "kubectl failed ({}):\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

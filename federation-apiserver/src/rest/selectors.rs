@@ -17,8 +17,10 @@
 #![allow(clippy::result_large_err)]
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::registry::ResourceType;
@@ -58,27 +60,27 @@ impl Requirement {
                 key_errs.join("; ")
             ));
         }
-        match op {
-            Operator::In | Operator::NotIn if values.is_empty() => {
-                return Err("for 'in', 'notin' operators, values set can't be empty".into())
+        use Operator::*;
+        let count_error = match op {
+            In | NotIn if values.is_empty() => {
+                "for 'in', 'notin' operators, values set can't be empty"
             }
-            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals
-                if values.len() != 1 =>
-            {
-                return Err("exact-match compatibility requires one single value".into())
+            Equals | DoubleEquals | NotEquals if values.len() != 1 => {
+                "exact-match compatibility requires one single value"
             }
-            Operator::Exists | Operator::DoesNotExist if !values.is_empty() => {
-                return Err("values set must be empty for exists and does not exist".into())
+            Exists | DoesNotExist if !values.is_empty() => {
+                "values set must be empty for exists and does not exist"
             }
-            Operator::GreaterThan | Operator::LessThan => {
-                if values.len() != 1 {
-                    return Err("for 'Gt', 'Lt' operators, exactly one value is required".into());
-                }
-                if values[0].parse::<i64>().is_err() {
-                    return Err("for 'Gt', 'Lt' operators, the value must be an integer".into());
-                }
+            GreaterThan | LessThan if values.len() != 1 => {
+                "for 'Gt', 'Lt' operators, exactly one value is required"
             }
-            _ => {}
+            GreaterThan | LessThan if values[0].parse::<i64>().is_err() => {
+                "for 'Gt', 'Lt' operators, the value must be an integer"
+            }
+            _ => "",
+        };
+        if !count_error.is_empty() {
+            return Err(count_error.to_string());
         }
         for (i, v) in values.iter().enumerate() {
             let errs = is_valid_label_value(v);
@@ -220,7 +222,7 @@ impl LabelSelector {
     }
 
     /// Matches a typed labels map (as in k8s-openapi's `ObjectMeta`).
-    pub fn matches_btree(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    pub fn matches_btree(&self, labels: &BTreeMap<String, String>) -> bool {
         self.matches_lookup(|k| labels.get(k).map(String::as_str))
     }
 
@@ -246,113 +248,65 @@ impl fmt::Display for LabelSelector {
     }
 }
 
+/// The JSON form of `metav1.LabelSelector`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonSelector {
+    #[serde(default)]
+    match_labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    match_expressions: Option<Vec<JsonExpression>>,
+}
+
+#[derive(Deserialize)]
+struct JsonExpression {
+    key: String,
+    operator: String,
+    #[serde(default)]
+    values: Option<Vec<String>>,
+}
+
 /// Converts a `metav1.LabelSelector` (`matchLabels` + `matchExpressions`).
 /// `null` matches nothing and `{}` everything, as in Kubernetes.
 pub fn label_selector_from_json(sel: &Value) -> Result<LabelSelector, ApiError> {
     let bad = |msg: String| ApiError::bad_request(format!("invalid label selector: {msg}"));
-    let obj = match sel {
-        Value::Null => return Ok(LabelSelector::nothing()),
-        Value::Object(obj) => obj,
-        _ => return Err(bad("must be an object".into())),
-    };
-    let mut reqs = Vec::new();
-    match obj.get("matchLabels") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(labels)) => {
-            for (k, v) in labels {
-                let v = v
-                    .as_str()
-                    .ok_or_else(|| bad(format!("matchLabels[{k}] must be a string")))?;
-                reqs.push(Requirement::new(k, Operator::Equals, vec![v.to_string()]).map_err(bad)?);
-            }
-        }
-        Some(_) => return Err(bad("matchLabels must be an object".into())),
+    if sel.is_null() {
+        return Ok(LabelSelector::nothing());
+    } else if !sel.is_object() {
+        return Err(bad("must be an object".into()));
     }
-    match obj.get("matchExpressions") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(exprs)) => {
-            for (i, e) in exprs.iter().enumerate() {
-                reqs.push(
-                    expression_requirement(e)
-                        .map_err(|m| bad(format!("matchExpressions[{i}]: {m}")))?,
-                );
+    let parsed = JsonSelector::deserialize(sel).map_err(|e| bad(e.to_string()))?;
+    let mut reqs = Vec::new();
+    for (k, v) in parsed.match_labels.unwrap_or_default() {
+        reqs.push(Requirement::new(&k, Operator::Equals, vec![v]).map_err(bad)?);
+    }
+    for (i, e) in parsed
+        .match_expressions
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let op = match e.operator.as_str() {
+            "In" => Operator::In,
+            "NotIn" => Operator::NotIn,
+            "Exists" => Operator::Exists,
+            "DoesNotExist" => Operator::DoesNotExist,
+            other => {
+                let msg = format!("{} is not a valid label selector operator", quote(other));
+                return Err(bad(format!("matchExpressions[{i}]: {msg}")));
             }
-        }
-        Some(_) => return Err(bad("matchExpressions must be a list".into())),
+        };
+        let r = Requirement::new(&e.key, op, e.values.unwrap_or_default());
+        reqs.push(r.map_err(|m| bad(format!("matchExpressions[{i}]: {m}")))?);
     }
     Ok(LabelSelector::from_requirements(reqs))
 }
 
-fn expression_requirement(e: &Value) -> Result<Requirement, String> {
-    let key = e
-        .get("key")
-        .and_then(Value::as_str)
-        .ok_or("key must be a string")?;
-    let op = e
-        .get("operator")
-        .and_then(Value::as_str)
-        .ok_or("operator must be a string")?;
-    let op = match op {
-        "In" => Operator::In,
-        "NotIn" => Operator::NotIn,
-        "Exists" => Operator::Exists,
-        "DoesNotExist" => Operator::DoesNotExist,
-        other => {
-            return Err(format!(
-                "{} is not a valid label selector operator",
-                quote(other)
-            ))
-        }
-    };
-    let values = match e.get("values") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(vs)) => vs
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or("values must be strings")
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("values must be a list of strings".into()),
-    };
-    Requirement::new(key, op, values)
-}
-
 // ---- label selector lexer and parser ----
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Ident(String),
-    Bang,
-    NotEq,
-    Eq,
-    DoubleEq,
-    Gt,
-    Lt,
-    Open,
-    Close,
-    Comma,
-    End,
-}
-
-impl Tok {
-    fn lit(&self) -> &str {
-        match self {
-            Tok::Ident(s) => s,
-            Tok::Bang => "!",
-            Tok::NotEq => "!=",
-            Tok::Eq => "=",
-            Tok::DoubleEq => "==",
-            Tok::Gt => ">",
-            Tok::Lt => "<",
-            Tok::Open => "(",
-            Tok::Close => ")",
-            Tok::Comma => ",",
-            Tok::End => "",
-        }
-    }
-}
+//
+// Tokens are strings: a symbol (`!`, `!=`, `=`, `==`, `>`, `<`, `(`, `)`, `,`)
+// or an identifier (never starts with a symbol character); `""` ends input.
+// `in` and `notin` are keywords only where an operator is expected.
 
 fn is_special(c: char) -> bool {
     matches!(c, '!' | '=' | '(' | ')' | ',' | '>' | '<')
@@ -362,158 +316,128 @@ fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
-fn lex(s: &str) -> Vec<Tok> {
+fn is_ident(tok: &str) -> bool {
+    tok.chars().next().is_some_and(|c| !is_special(c))
+}
+
+fn lex(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        let tok = match c {
+        let mut tok = String::from(c);
+        match c {
             c if is_space(c) => continue,
-            '!' if chars.next_if_eq(&'=').is_some() => Tok::NotEq,
-            '!' => Tok::Bang,
-            '=' if chars.next_if_eq(&'=').is_some() => Tok::DoubleEq,
-            '=' => Tok::Eq,
-            '>' => Tok::Gt,
-            '<' => Tok::Lt,
-            '(' => Tok::Open,
-            ')' => Tok::Close,
-            ',' => Tok::Comma,
-            c => {
-                let mut ident = String::from(c);
-                while let Some(c) = chars.next_if(|&c| !is_space(c) && !is_special(c)) {
-                    ident.push(c);
-                }
-                Tok::Ident(ident)
-            }
-        };
+            '!' | '=' => tok.extend(chars.next_if_eq(&'=')),
+            c if is_special(c) => {}
+            _ => tok.extend(std::iter::from_fn(|| {
+                chars.next_if(|&c| !is_space(c) && !is_special(c))
+            })),
+        }
         out.push(tok);
     }
     out
 }
 
+fn found(tok: &str, expected: &str) -> String {
+    format!("found '{tok}', expected: {expected}")
+}
+
 struct Parser {
-    tokens: Vec<Tok>,
+    tokens: Vec<String>,
     pos: usize,
 }
 
 impl Parser {
-    fn peek(&self) -> &Tok {
-        self.tokens.get(self.pos).unwrap_or(&Tok::End)
+    fn peek(&self) -> &str {
+        self.tokens.get(self.pos).map_or("", String::as_str)
     }
 
-    fn next(&mut self) -> Tok {
-        let t = self.peek().clone();
+    fn next(&mut self) -> String {
+        let t = self.peek().to_string();
         self.pos += 1;
         t
     }
 
     fn parse(&mut self) -> Result<Vec<Requirement>, String> {
         let mut reqs = Vec::new();
-        loop {
-            match self.peek() {
-                Tok::Ident(_) | Tok::Bang => {}
-                Tok::End => return Ok(reqs),
-                t => {
-                    return Err(format!(
-                        "found '{}', expected: !, identifier, or 'end of string'",
-                        t.lit()
-                    ))
-                }
+        match self.peek() {
+            "" => return Ok(reqs),
+            t if !is_ident(t) && t != "!" => {
+                return Err(found(t, "!, identifier, or 'end of string'"))
             }
-            let r = self
-                .requirement()
-                .map_err(|e| format!("unable to parse requirement: {e}"))?;
-            reqs.push(r);
-            match self.next() {
-                Tok::End => return Ok(reqs),
-                Tok::Comma => match self.peek() {
-                    Tok::Ident(_) | Tok::Bang => {}
-                    t => {
-                        return Err(format!(
-                            "found '{}', expected: identifier after ','",
-                            t.lit()
-                        ))
-                    }
+            _ => {}
+        }
+        loop {
+            let r = self.requirement();
+            reqs.push(r.map_err(|e| format!("unable to parse requirement: {e}"))?);
+            match self.next().as_str() {
+                "" => return Ok(reqs),
+                "," => match self.peek() {
+                    t if is_ident(t) || t == "!" => {}
+                    t => return Err(found(t, "identifier after ','")),
                 },
-                t => {
-                    return Err(format!(
-                        "found '{}', expected: ',' or 'end of string'",
-                        t.lit()
-                    ))
-                }
+                t => return Err(found(t, "',' or 'end of string'")),
             }
         }
     }
 
     fn requirement(&mut self) -> Result<Requirement, String> {
-        let mut negated = false;
-        let mut tok = self.next();
-        if tok == Tok::Bang {
-            negated = true;
-            tok = self.next();
+        let mut key = self.next();
+        let negated = key == "!";
+        if negated {
+            key = self.next();
         }
-        let Tok::Ident(key) = tok else {
-            return Err(format!("found '{}', expected: identifier", tok.lit()));
-        };
+        if !is_ident(&key) {
+            return Err(found(&key, "identifier"));
+        }
         if negated {
             return Requirement::new(&key, Operator::DoesNotExist, Vec::new());
         }
-        if matches!(self.peek(), Tok::End | Tok::Comma) {
+        if matches!(self.peek(), "" | ",") {
             return Requirement::new(&key, Operator::Exists, Vec::new());
         }
-        let op = match self.next() {
-            Tok::Eq => Operator::Equals,
-            Tok::DoubleEq => Operator::DoubleEquals,
-            Tok::NotEq => Operator::NotEquals,
-            Tok::Gt => Operator::GreaterThan,
-            Tok::Lt => Operator::LessThan,
-            Tok::Ident(s) if s == "in" => Operator::In,
-            Tok::Ident(s) if s == "notin" => Operator::NotIn,
-            t => {
-                return Err(format!(
-                    "found '{}', expected: in, notin, =, ==, !=, gt, lt",
-                    t.lit()
-                ))
-            }
+        let op = match self.next().as_str() {
+            "=" => Operator::Equals,
+            "==" => Operator::DoubleEquals,
+            "!=" => Operator::NotEquals,
+            ">" => Operator::GreaterThan,
+            "<" => Operator::LessThan,
+            "in" => Operator::In,
+            "notin" => Operator::NotIn,
+            t => return Err(found(t, "in, notin, =, ==, !=, gt, lt")),
         };
         let values = match op {
             Operator::In | Operator::NotIn => self.value_list()?,
-            _ => vec![self.exact_value()?],
+            _ => match self.peek() {
+                "" | "," => vec![String::new()],
+                t if is_ident(t) => vec![self.next()],
+                t => return Err(found(t, "identifier")),
+            },
         };
         Requirement::new(&key, op, values)
-    }
-
-    fn exact_value(&mut self) -> Result<String, String> {
-        match self.peek() {
-            Tok::End | Tok::Comma => Ok(String::new()),
-            Tok::Ident(_) => Ok(self.next().lit().to_string()),
-            t => Err(format!("found '{}', expected: identifier", t.lit())),
-        }
     }
 
     /// `( v1, v2, ... )`; empty elements (`(a,,b)`, `(a,)`) are empty values.
     fn value_list(&mut self) -> Result<Vec<String>, String> {
         let open = self.next();
-        if open != Tok::Open {
-            return Err(format!("found '{}', expected: '('", open.lit()));
-        }
-        if self.peek() == &Tok::Close {
-            self.pos += 1;
-            return Ok(Vec::new());
+        if open != "(" {
+            return Err(found(&open, "'('"));
         }
         let mut values = Vec::new();
+        if self.peek() == ")" {
+            self.pos += 1;
+            return Ok(values);
+        }
         loop {
             match self.peek() {
-                Tok::Ident(v) => {
-                    values.push(v.clone());
-                    self.pos += 1;
-                }
-                Tok::Comma | Tok::Close => values.push(String::new()),
-                t => return Err(format!("found '{}', expected: ',', or identifier", t.lit())),
+                t if is_ident(t) => values.push(self.next()),
+                "," | ")" => values.push(String::new()),
+                t => return Err(found(t, "',', or identifier")),
             }
-            match self.next() {
-                Tok::Comma => {}
-                Tok::Close => return Ok(values),
-                t => return Err(format!("found '{}', expected: ',' or ')'", t.lit())),
+            match self.next().as_str() {
+                "," => {}
+                ")" => return Ok(values),
+                t => return Err(found(t, "',' or ')'")),
             }
         }
     }
@@ -601,21 +525,6 @@ impl FieldSelector {
     }
 }
 
-impl fmt::Display for FieldSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in self.requirements.iter().enumerate() {
-            let op = if r.negated { "!=" } else { "=" };
-            let value = r
-                .value
-                .replace('\\', "\\\\")
-                .replace(',', "\\,")
-                .replace('=', "\\=");
-            write!(f, "{}{}{op}{value}", if i > 0 { "," } else { "" }, r.label)?;
-        }
-        Ok(())
-    }
-}
-
 /// The dotted JSON path a field label reads; events' `source` is `source.component`.
 fn field_path<'a>(rt: &ResourceType, label: &'a str) -> &'a str {
     match (rt.kind.as_str(), label) {
@@ -662,20 +571,21 @@ fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
 fn split_term(term: &str) -> Option<(&str, bool, &str)> {
     let mut escaped = false;
     for (i, c) in term.char_indices() {
-        if escaped {
-            escaped = false;
+        if std::mem::take(&mut escaped) {
             continue;
         }
+        escaped = c == '\\';
         let rest = &term[i..];
-        if c == '\\' {
-            escaped = true;
-        } else if rest.starts_with("!=") {
-            return Some((&term[..i], true, &term[i + 2..]));
+        let (negated, len) = if rest.starts_with("!=") {
+            (true, 2)
         } else if rest.starts_with("==") {
-            return Some((&term[..i], false, &term[i + 2..]));
+            (false, 2)
         } else if c == '=' {
-            return Some((&term[..i], false, &term[i + 1..]));
-        }
+            (false, 1)
+        } else {
+            continue;
+        };
+        return Some((&term[..i], negated, &term[i + len..]));
     }
     None
 }
@@ -1012,10 +922,6 @@ mod tests {
             FieldSelector::parse(r"metadata.name=a\,b\=c\\d,metadata.namespace=x", &cms).unwrap();
         assert_eq!(f.exact_name(), Some(r"a,b=c\d"));
         assert!(f.matches(&json!({"metadata": {"name": r"a,b=c\d", "namespace": "x"}})));
-        assert_eq!(
-            f.to_string(),
-            r"metadata.name=a\,b\=c\\d,metadata.namespace=x"
-        );
 
         let bad = |s: &str| {
             let e = FieldSelector::parse(s, &cms).expect_err(s);
