@@ -7,7 +7,6 @@
 
 // `ApiError` is this crate's error type for every API-facing result; it is
 // large by design (a full Status), and these are not hot paths.
-#![allow(clippy::result_large_err)]
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -14,7 +14,6 @@
 
 // `ApiError` is this crate's error type for every API-facing result; it is
 // large by design (a full Status), and these are not hot paths.
-#![allow(clippy::result_large_err)]
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -52,14 +51,7 @@ pub struct Requirement {
 impl Requirement {
     /// Builds a requirement, validating the key, the values and their count.
     pub fn new(key: &str, op: Operator, mut values: Vec<String>) -> Result<Self, String> {
-        let key_errs = is_qualified_name(key);
-        if !key_errs.is_empty() {
-            return Err(format!(
-                "key: Invalid value: {}: {}",
-                quote(key),
-                key_errs.join("; ")
-            ));
-        }
+        check(is_qualified_name(key), "key", key)?;
         use Operator::*;
         let count_error = match op {
             In | NotIn if values.is_empty() => {
@@ -83,14 +75,7 @@ impl Requirement {
             return Err(count_error.to_string());
         }
         for (i, v) in values.iter().enumerate() {
-            let errs = is_valid_label_value(v);
-            if !errs.is_empty() {
-                return Err(format!(
-                    "values[{i}][{key}]: Invalid value: {}: {}",
-                    quote(v),
-                    errs.join("; ")
-                ));
-            }
+            check(is_valid_label_value(v), &format!("values[{i}][{key}]"), v)?;
         }
         values.sort();
         values.dedup();
@@ -122,16 +107,11 @@ impl Requirement {
             Operator::Exists => actual.is_some(),
             Operator::DoesNotExist => actual.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
-                let (Some(actual), Some(want)) = (
-                    actual.and_then(|a| a.parse::<i64>().ok()),
-                    self.values.first().and_then(|w| w.parse::<i64>().ok()),
-                ) else {
-                    return false;
-                };
-                if self.op == Operator::GreaterThan {
-                    actual > want
-                } else {
-                    actual < want
+                let num = |s: Option<&str>| s.and_then(|s| s.parse::<i64>().ok());
+                match (num(actual), num(self.values.first().map(String::as_str))) {
+                    (Some(a), Some(w)) if self.op == Operator::GreaterThan => a > w,
+                    (Some(a), Some(w)) => a < w,
+                    _ => false,
                 }
             }
         }
@@ -153,6 +133,18 @@ impl fmt::Display for Requirement {
             Operator::LessThan => write!(f, "{k}<{v}"),
         }
     }
+}
+
+/// Turns validation messages into Kubernetes' `path: Invalid value: "v": ...`.
+fn check(errs: Vec<String>, path: &str, value: &str) -> Result<(), String> {
+    if errs.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{path}: Invalid value: {}: {}",
+        quote(value),
+        errs.join("; ")
+    ))
 }
 
 fn quote(s: &str) -> String {
@@ -238,13 +230,8 @@ impl LabelSelector {
 
 impl fmt::Display for LabelSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in self.requirements.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{r}")?;
-        }
-        Ok(())
+        let parts: Vec<String> = self.requirements.iter().map(|r| r.to_string()).collect();
+        f.write_str(&parts.join(","))
     }
 }
 
