@@ -107,7 +107,9 @@ impl Conn {
         builder = match &self.sender {
             // HTTP/2 needs an absolute URI (for :scheme and :authority).
             Sender::H2(_) => builder.uri(format!("https://{}{path}", self.host.to_str()?)),
-            Sender::H1(_) => builder.uri(path).header(http::header::HOST, self.host.clone()),
+            Sender::H1(_) => builder
+                .uri(path)
+                .header(http::header::HOST, self.host.clone()),
         };
         let body = match body {
             Some(b) => {

@@ -102,50 +102,50 @@ impl ServerGuard {
 
 /// Reads the address, CA and admin token the server wrote to its data dir.
 async fn wait_for_kubeconfig(child: &mut Child, data_dir: &Path) -> Result<Endpoint> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let kubeconfig = data_dir.join("kubeconfig");
-        let config = loop {
-            if let Ok(text) = std::fs::read_to_string(&kubeconfig) {
-                if text.contains("server: ") {
-                    break text;
-                }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let kubeconfig = data_dir.join("kubeconfig");
+    let config = loop {
+        if let Ok(text) = std::fs::read_to_string(&kubeconfig) {
+            if text.contains("server: ") {
+                break text;
             }
-            if let Some(status) = child.try_wait()? {
-                bail!("the server exited ({status}):\n{}", log_tail(data_dir));
-            }
-            if Instant::now() > deadline {
-                bail!("no kubeconfig after 30 s:\n{}", log_tail(data_dir));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let server = config
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("server: "))
-            .context("server URL in the kubeconfig")?;
-        let addr = server.trim().trim_start_matches("https://").to_string();
-        let token = std::fs::read_to_string(data_dir.join("admin.token"))?;
-        let ca_pem = std::fs::read_to_string(data_dir.join("ca.crt"))?;
-        Endpoint::new(&addr, &ca_pem, token.trim())
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited ({status}):\n{}", log_tail(data_dir));
+        }
+        if Instant::now() > deadline {
+            bail!("no kubeconfig after 30 s:\n{}", log_tail(data_dir));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let server = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .context("server URL in the kubeconfig")?;
+    let addr = server.trim().trim_start_matches("https://").to_string();
+    let token = std::fs::read_to_string(data_dir.join("admin.token"))?;
+    let ca_pem = std::fs::read_to_string(data_dir.join("ca.crt"))?;
+    Endpoint::new(&addr, &ca_pem, token.trim())
 }
 
 async fn wait_ready(endpoint: &Endpoint, data_dir: &Path) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut conn) = endpoint.connect(false).await {
-                if let Ok((StatusCode::OK, _)) = conn.request(Method::GET, "/readyz", None).await {
-                    return Ok(());
-                }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut conn) = endpoint.connect(false).await {
+            if let Ok((StatusCode::OK, _)) = conn.request(Method::GET, "/readyz", None).await {
+                return Ok(());
             }
-            if Instant::now() > deadline {
-                bail!("/readyz not OK after 30 s:\n{}", log_tail(data_dir));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        if Instant::now() > deadline {
+            bail!("/readyz not OK after 30 s:\n{}", log_tail(data_dir));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The last lines of the server's log (for error messages).
 fn log_tail(data_dir: &Path) -> String {
-        let log = std::fs::read_to_string(data_dir.join("apiserver.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+    let log = std::fs::read_to_string(data_dir.join("apiserver.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }

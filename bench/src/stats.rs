@@ -42,7 +42,6 @@ impl Samples {
     pub fn summary(&self) -> Summary {
         let v = self.percentiles(&[0.5, 0.99, 1.0]);
         Summary {
-            count: self.len(),
             p50: v[0],
             p99: v[1],
             max: v[2],
@@ -52,7 +51,6 @@ impl Samples {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
-    pub count: usize,
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
@@ -81,24 +79,33 @@ impl Rate {
     }
 }
 
-/// CPU time used during a phase by the server and by the bench process.
+/// CPU time used during a phase by the server, by the bench process, and
+/// by the whole machine (all processes; includes steal time).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuUse {
     pub server: Duration,
     pub bench: Duration,
+    pub machine: Duration,
 }
 
 impl CpuUse {
-    /// "server 1.23 cores, bench 0.45 cores" over `wall`.
+    /// CPU used by everything else on the machine (other builds: noise).
+    pub fn others(&self) -> Duration {
+        self.machine.saturating_sub(self.server + self.bench)
+    }
+
+    /// "server 1.23 cores (…), bench 0.45 cores (…), others 0.10 cores" over `wall`.
     pub fn describe(&self, wall: Duration, ops: usize) -> String {
         let w = wall.as_secs_f64().max(1e-9);
         let per_op = |d: Duration| d.as_secs_f64() * 1e6 / ops.max(1) as f64;
         format!(
-            "CPU: server {:.2} cores ({:.0} µs/op), bench {:.2} cores ({:.0} µs/op)",
+            "CPU: server {:.2} cores ({:.0} µs/op), bench {:.2} cores ({:.0} µs/op), \
+             other processes {:.2} cores",
             self.server.as_secs_f64() / w,
             per_op(self.server),
             self.bench.as_secs_f64() / w,
             per_op(self.bench),
+            self.others().as_secs_f64() / w,
         )
     }
 }
@@ -126,12 +133,33 @@ pub fn process_cpu(pid: Option<u32>) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Busy CPU time of the whole machine (all CPUs; user, nice, system, irq,
+/// softirq and steal) from the first line of `/proc/stat`.
+pub fn machine_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().next() else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let ticks: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|i| fields.get(*i))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// Measures wall time and both processes' CPU time over a phase.
 pub struct Meter {
     server_pid: Option<u32>,
     started: Instant,
     server_cpu: Duration,
     bench_cpu: Duration,
+    machine_cpu: Duration,
 }
 
 impl Meter {
@@ -141,6 +169,7 @@ impl Meter {
             started: Instant::now(),
             server_cpu: server_pid.map(|p| process_cpu(Some(p))).unwrap_or_default(),
             bench_cpu: process_cpu(None),
+            machine_cpu: machine_cpu(),
         }
     }
 
@@ -156,6 +185,7 @@ impl Meter {
             cpu: CpuUse {
                 server,
                 bench: process_cpu(None).saturating_sub(self.bench_cpu),
+                machine: machine_cpu().saturating_sub(self.machine_cpu),
             },
         }
     }

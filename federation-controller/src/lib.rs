@@ -37,10 +37,11 @@ pub struct ManagerConfig {
 /// A kube-rs client for the federation API server.
 pub async fn federation_client(config: &ManagerConfig) -> Result<kube::Client, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = Kubeconfig::read_from(&config.kubeconfig).map_err(|source| Error::Kubeconfig {
-        path: config.kubeconfig.clone(),
-        source,
-    })?;
+    let kubeconfig =
+        Kubeconfig::read_from(&config.kubeconfig).map_err(|source| Error::Kubeconfig {
+            path: config.kubeconfig.clone(),
+            source,
+        })?;
     let options = KubeConfigOptions {
         context: config.context.clone(),
         ..Default::default()

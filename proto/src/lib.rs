@@ -21,6 +21,9 @@ pub const FIELD_MANAGER: &str = "flotilla";
 mod tests {
     #[test]
     fn api_version_is_group_slash_version() {
-        assert_eq!(super::API_VERSION, format!("{}/{}", super::GROUP, super::VERSION));
+        assert_eq!(
+            super::API_VERSION,
+            format!("{}/{}", super::GROUP, super::VERSION)
+        );
     }
 }

@@ -47,6 +47,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port that was free a moment ago (bind to port 0, then release
+/// it), for a server that must keep its address across restarts:
+/// `ApiServer::start_with(&["--listen", &format!("127.0.0.1:{port}")])`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
 /// Polls `f` until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> Result<T> {
     let deadline = Instant::now() + timeout;
@@ -101,10 +111,18 @@ impl ApiServer {
         let kubeconfig = self.kubeconfig();
         let _ = std::fs::remove_file(&kubeconfig);
         let log = std::fs::File::create(self.data_dir.join("apiserver.log"))?;
-        let child = Command::new(binary("federation-apiserver"))
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+        let mut command = Command::new(binary("federation-apiserver"));
+        command.arg("--data-dir").arg(&self.data_dir);
+        // A `--listen` among the extra arguments (e.g. a fixed port from
+        // [`free_port`], so clients survive a restart) replaces the ephemeral one.
+        let own_listen = self
+            .extra_args
+            .iter()
+            .any(|a| a == "--listen" || a.starts_with("--listen="));
+        if !own_listen {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let child = command
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -112,8 +130,19 @@ impl ApiServer {
             .spawn()
             .context("starting federation-apiserver")?;
         self.child = Some(child);
+        let child = self.child.as_mut().expect("just spawned");
         let config = wait_for(Duration::from_secs(30), "the kubeconfig", || {
-            std::fs::read_to_string(&kubeconfig).ok()
+            // A process that already exited will never write it: stop waiting.
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(Err(status));
+            }
+            std::fs::read_to_string(&kubeconfig).ok().map(Ok)
+        })?
+        .map_err(|status| {
+            anyhow::anyhow!(
+                "federation-apiserver exited ({status}) before serving:\n{}",
+                self.log()
+            )
         })?;
         let server = config
             .lines()

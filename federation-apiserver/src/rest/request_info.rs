@@ -128,11 +128,7 @@ mod tests {
     fn info(g: &str, ns: Option<&str>, r: &str, n: Option<&str>, s: Option<&str>) -> RequestInfo {
         RequestInfo {
             group: g.into(),
-            version: if g.is_empty() {
-                "v1".into()
-            } else {
-                "v1".into()
-            },
+            version: "v1".into(),
             namespace: ns.map(Into::into),
             resource: r.into(),
             name: n.map(Into::into),

@@ -179,6 +179,17 @@ pub fn name_rule(rt: &ResourceType) -> NameRule {
     }
 }
 
+/// Fields a kind requires that the schema check cannot catch: k8s-openapi
+/// decodes a missing required struct field (`spec.selector`) as its default.
+fn required_fields(rt: &ResourceType) -> &'static [&'static str] {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
+            &["spec.selector"]
+        }
+        _ => &[],
+    }
+}
+
 /// Checks a `metadata.generateName` prefix: it must be a valid name once a
 /// random suffix is appended, so a trailing `-` is allowed (as Kubernetes does).
 pub fn validate_generate_name(rule: NameRule, generate_name: &str) -> Vec<String> {
@@ -275,6 +286,15 @@ pub fn validate_object(
     let empty = Map::new();
     let meta = meta.unwrap_or(&empty);
     let name = validate_metadata(rt, meta, path_namespace, path_name, &mut causes);
+    for field in required_fields(rt).iter().filter(|_| type_ok) {
+        let mut value = Some(obj);
+        for step in field.split('.') {
+            value = value.and_then(|v| v.get(step));
+        }
+        if value.is_none_or(Value::is_null) {
+            causes.push(required(field, ""));
+        }
+    }
 
     let schema = if type_ok {
         (rt.schema_check)(obj)

@@ -45,14 +45,15 @@ fn frame(event_type: &str, object: &Value) -> Bytes {
     Bytes::from(out)
 }
 
-fn bookmark(target: &Target, revision: Revision, initial_end: bool) -> Bytes {
+/// A BOOKMARK event; `initial_end` marks the end of the initial events.
+fn bookmark(kind: &str, api_version: &str, revision: Revision, initial_end: bool) -> Bytes {
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if initial_end {
         metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     frame(
         "BOOKMARK",
-        &json!({"kind": target.rt.kind, "apiVersion": target.rt.api_version(), "metadata": metadata}),
+        &json!({"kind": kind, "apiVersion": api_version, "metadata": metadata}),
     )
 }
 
@@ -130,7 +131,12 @@ pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, Api
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(FRAME_BUFFER);
     let mut initial_frames: Vec<Bytes> = initial.iter().map(|(_, o)| frame("ADDED", o)).collect();
     if send_initial {
-        initial_frames.push(bookmark(target, start, true));
+        initial_frames.push(bookmark(
+            &target.rt.kind,
+            &target.rt.api_version(),
+            start,
+            true,
+        ));
     }
     let job = WatchJob {
         api: api.clone(),
@@ -164,14 +170,6 @@ struct WatchJob {
 type Sender = mpsc::Sender<Result<Bytes, std::convert::Infallible>>;
 
 impl WatchJob {
-    fn bookmark_frame(&self, revision: Revision) -> Bytes {
-        frame(
-            "BOOKMARK",
-            &json!({"kind": self.target_kind.0, "apiVersion": self.target_kind.1,
-                    "metadata": {"resourceVersion": revision.to_string()}}),
-        )
-    }
-
     /// Sends one storage item; false when the watch must end.
     async fn forward(
         &mut self,
@@ -234,7 +232,8 @@ impl WatchJob {
                         }
                     }
                     self.last = self.last.max(current);
-                    if tx.send(Ok(self.bookmark_frame(self.last))).await.is_err() {
+                    let (kind, api_version) = &self.target_kind;
+                    if tx.send(Ok(bookmark(kind, api_version, self.last, false))).await.is_err() {
                         return;
                     }
                 }

@@ -55,8 +55,10 @@ pub async fn create(
             meta_mut(&mut object).insert("name".into(), Value::String(generated));
         }
     }
-    object_meta::prepare_create(rt, &mut object, target.namespace());
+    // Validate the body as sent: prepare_create overwrites metadata.namespace
+    // with the path's, which would hide a body naming another namespace.
     validation::validate_object(rt, &object, target.namespace(), None)?;
+    object_meta::prepare_create(rt, &mut object, target.namespace());
     let name = meta_str(&object, "name").unwrap_or("").to_string();
     if let Some(ns) = target.namespace() {
         namespaces::check_open_for_create(api, ns).await?;

@@ -311,6 +311,6 @@ impl Storage for RedbStorage {
     }
 
     async fn current_revision(&self) -> Result<Revision, StorageError> {
-        self.read(|db| read_revision(db)).await
+        self.read(read_revision).await
     }
 }
