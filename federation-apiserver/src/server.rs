@@ -171,7 +171,13 @@ pub async fn start(
         addr: config.listen,
         source,
     })?;
+    let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    };
     let mut state = ApiState::new(storage, registry, addr.to_string());
+    state.shutting_down = shutting_down;
     state.bookmark_interval = Duration::from_secs(config.bookmark_interval_seconds.max(1));
     let api = Arc::new(state);
     api.namespace_finalizer().resume_all().await?;

@@ -26,6 +26,9 @@ pub struct ApiState {
     pub server_address: String,
     /// How often watches that asked for bookmarks get one.
     pub bookmark_interval: Duration,
+    /// Becomes `true` when the server starts shutting down: open watches end
+    /// at once instead of holding the shutdown for its grace period.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
     namespaces: Arc<NamespaceFinalizer>,
 }
 
@@ -37,6 +40,7 @@ impl ApiState {
             registry,
             server_address,
             bookmark_interval: Duration::from_secs(10),
+            shutting_down: tokio::sync::watch::channel(false).1,
             namespaces,
         }
     }

@@ -213,6 +213,8 @@ impl WatchJob {
         };
         let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
         let far = tokio::time::Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
+        let shutdown = until_shutdown(self.api.shutting_down.clone());
+        tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.api.bookmark_interval);
         ticker.tick().await;
         loop {
@@ -239,7 +241,20 @@ impl WatchJob {
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => return,
                 _ = tx.closed() => return,
+                _ = &mut shutdown => return,
             }
+        }
+    }
+}
+
+/// Resolves when the server starts shutting down (never, if it cannot tell).
+async fn until_shutdown(mut shutting_down: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *shutting_down.borrow_and_update() {
+            return;
+        }
+        if shutting_down.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }
