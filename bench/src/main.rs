@@ -120,6 +120,10 @@ async fn run(cli: Cli) -> Result<()> {
     let creates = cli.pick(cli.creates, 20_000, 3_000);
     let watchers = cli.pick(cli.watchers, 1_000, 200);
     let watch_writes = cli.pick(cli.watch_writes, 200, 50);
+    anyhow::ensure!(
+        creates > 0 && cli.clients > 0 && watchers > 0 && watch_writes > 0,
+        "--creates, --clients, --watchers and --watch-writes must be at least 1"
+    );
     raise_nofile(watchers as u64 + 512);
     let data_parent = cli.data_dir.clone().unwrap_or_else(std::env::temp_dir);
     let machine = report::machine(&data_parent);

@@ -98,11 +98,17 @@ impl CpuUse {
     pub fn describe(&self, wall: Duration, ops: usize) -> String {
         let w = wall.as_secs_f64().max(1e-9);
         let per_op = |d: Duration| d.as_secs_f64() * 1e6 / ops.max(1) as f64;
+        let server = if self.server.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "server {:.2} cores ({:.0} µs/op), ",
+                self.server.as_secs_f64() / w,
+                per_op(self.server)
+            )
+        };
         format!(
-            "CPU: server {:.2} cores ({:.0} µs/op), bench {:.2} cores ({:.0} µs/op), \
-             other processes {:.2} cores",
-            self.server.as_secs_f64() / w,
-            per_op(self.server),
+            "CPU: {server}bench {:.2} cores ({:.0} µs/op), other processes {:.2} cores",
             self.bench.as_secs_f64() / w,
             per_op(self.bench),
             self.others().as_secs_f64() / w,
