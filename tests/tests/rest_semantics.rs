@@ -708,12 +708,17 @@ fn deleting_a_namespace_empties_it_and_blocks_creates() {
         );
         assert_eq!(store_rv(&h), before, "a refused create changes nothing");
     }
-    // Deleting it again is harmless.
-    ok(
-        h.delete("/api/v1/namespaces/doomed").unwrap(),
-        200,
-        "delete again",
+    // Deleting it again is refused while it terminates, as in Kubernetes.
+    let again = h.delete("/api/v1/namespaces/doomed").unwrap();
+    expect_status(&again, 409, "Conflict", "delete again");
+    assert!(
+        again.text().contains("ensuring all content is removed"),
+        "{}",
+        again.text()
     );
+    // System namespaces may not be deleted at all.
+    let system = h.delete("/api/v1/namespaces/kube-system").unwrap();
+    expect_status(&system, 403, "Forbidden", "delete kube-system");
 
     // The other namespace is untouched.
     for kind in KINDS.iter().filter(|k| k.namespaced) {
@@ -1152,9 +1157,11 @@ fn dry_run_stores_nothing() {
         "dry delete by options",
     );
     unchanged("dry delete by options");
-    ok(
-        h.delete("/api/v1/namespaces/default?dryRun=All").unwrap(),
-        200,
+    // Admission still applies to dry runs: `default` may not be deleted.
+    expect_status(
+        &h.delete("/api/v1/namespaces/default?dryRun=All").unwrap(),
+        403,
+        "Forbidden",
         "dry namespace delete",
     );
     unchanged("dry namespace delete");

@@ -49,6 +49,22 @@ async fn delete_one(
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
         check_preconditions(target, name, &current, options)?;
         let rev = revision_of(&current).unwrap_or(0);
+        if is_namespace(target) {
+            if namespaces::SYSTEM_NAMESPACES.contains(&name) {
+                return Err(ApiError::forbidden(format!(
+                    "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                ))
+                .with_details("", "namespaces", name));
+            }
+            if is_terminating(&current) {
+                return Err(ApiError::conflict(
+                    "",
+                    "namespaces",
+                    name,
+                    "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
+                ));
+            }
+        }
         let needs_marking = !finalizers(&current).is_empty() || is_namespace(target);
         if needs_marking && is_terminating(&current) {
             // Already being deleted: nothing more to do.
@@ -153,6 +169,8 @@ pub async fn delete_collection(
             Ok(v) => deleted.push(std::sync::Arc::new(v)),
             // Removed by someone else meanwhile: that is what we wanted.
             Err(e) if e.code == 404 => {}
+            // Namespaces: system ones stay, terminating ones are on their way.
+            Err(e) if is_namespace(target) && matches!(e.code, 403 | 409) => {}
             Err(e) => return Err(e),
         }
     }

@@ -14,7 +14,7 @@ use super::object_meta::{
 };
 use super::registry::{Registry, ResourceType};
 use crate::status::ApiError;
-use crate::storage::{revision_of, ListOptions, Storage, StorageError};
+use crate::storage::{revision_of, ListOptions, Revision, Storage, StorageError};
 
 /// Namespaces created at start-up when missing.
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
@@ -73,6 +73,7 @@ pub struct NamespaceFinalizer {
     storage: Arc<dyn Storage>,
     types: Vec<Arc<ResourceType>>,
     in_progress: Mutex<HashSet<String>>,
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl NamespaceFinalizer {
@@ -81,6 +82,7 @@ impl NamespaceFinalizer {
             storage,
             types: registry.namespaced(),
             in_progress: Mutex::new(HashSet::new()),
+            gate: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -131,19 +133,67 @@ impl NamespaceFinalizer {
         Ok(empty)
     }
 
+    /// Holds creates out while the last sweep and the removal of a
+    /// namespace run: a create checks its namespace and stores its object
+    /// under the read side, so it can never land in a namespace that is
+    /// removed in between.
+    pub async fn create_gate(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().await
+    }
+
+    /// The namespace as stored, if it is still the terminating one with `uid`.
+    async fn still_ours(
+        &self,
+        namespace: &str,
+        uid: &str,
+    ) -> Result<Option<Revision>, StorageError> {
+        let current = self.storage.get(&namespace_key(namespace)).await?;
+        Ok(current
+            .filter(|ns| is_terminating(ns) && meta_str(ns, "uid") == Some(uid))
+            .and_then(|ns| revision_of(&ns)))
+    }
+
     async fn run(&self, namespace: &str) {
+        let uid = match self.storage.get(&namespace_key(namespace)).await {
+            Ok(Some(ns)) if is_terminating(&ns) => meta_str(&ns, "uid").unwrap_or("").to_string(),
+            _ => return,
+        };
         let mut delay = Duration::from_millis(50);
         loop {
-            match self.sweep(namespace).await {
-                Ok(true) => match self.storage.delete(&namespace_key(namespace), None).await {
-                    Ok(_) | Err(StorageError::NotFound(_)) => return,
-                    Err(e) => tracing::warn!(namespace, error = %e, "removing namespace"),
-                },
+            match self.finish_pass(namespace, &uid).await {
+                Ok(true) => return,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(namespace, error = %e, "emptying namespace"),
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// One pass; true when the task is done (namespace removed, or no longer
+    /// the one this task was started for — e.g. removed and recreated).
+    async fn finish_pass(&self, namespace: &str, uid: &str) -> Result<bool, StorageError> {
+        if self.still_ours(namespace, uid).await?.is_none() {
+            return Ok(true);
+        }
+        if !self.sweep(namespace).await? {
+            return Ok(false);
+        }
+        let _closed = self.gate.write().await;
+        if !self.sweep(namespace).await? {
+            return Ok(false);
+        }
+        let Some(revision) = self.still_ours(namespace, uid).await? else {
+            return Ok(true);
+        };
+        match self
+            .storage
+            .delete(&namespace_key(namespace), Some(revision))
+            .await
+        {
+            Ok(_) | Err(StorageError::NotFound(_)) => Ok(true),
+            Err(StorageError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }

@@ -54,7 +54,8 @@ fn encode_continue(key: &str, revision: u64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)
 }
 
-fn decode_continue(token: &str, prefix: &str) -> Result<String, ApiError> {
+/// The key to continue after and the first page's revision.
+fn decode_continue(token: &str, prefix: &str) -> Result<(String, u64), ApiError> {
     let bad = || ApiError::bad_request(format!("invalid continue token: {token:?}"));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
@@ -63,14 +64,16 @@ fn decode_continue(token: &str, prefix: &str) -> Result<String, ApiError> {
     if !token.k.starts_with(prefix) {
         return Err(bad());
     }
-    Ok(token.k)
+    Ok((token.k, token.rv))
 }
 
 /// Lists a resource (in one namespace or all), with selection and paging.
 ///
 /// # Caveats
 /// Continuation pages are served from the current state (keys after the
-/// previous page), not from a snapshot at the first page's revision.
+/// previous page), not from a snapshot at the first page's revision; they
+/// report the first page's revision, so a watch from it replays every change
+/// made while paging (an object may then be seen twice, never missed).
 pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError> {
     let prefix = target.rt.namespace_prefix(target.namespace());
     let limit = match target.query.get("limit") {
@@ -80,9 +83,12 @@ pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError>
             .max(0) as usize,
         None => 0,
     };
-    let start_after = match target.query.get("continue") {
-        Some(token) => Some(decode_continue(token, &prefix)?),
-        None => None,
+    let (start_after, first_page_revision) = match target.query.get("continue") {
+        Some(token) => {
+            let (key, revision) = decode_continue(token, &prefix)?;
+            (Some(key), Some(revision))
+        }
+        None => (None, None),
     };
     let options = ListOptions {
         filter: selection(target)?,
@@ -94,12 +100,16 @@ pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError>
         .list(&prefix, &options)
         .await
         .map_err(|e| target.storage_error("", e))?;
+    // Every page reports the first page's revision: a client that watches
+    // from it afterwards (as informers do) replays whatever changed while it
+    // was paging, so nothing is missed.
+    let revision = first_page_revision.unwrap_or(page.revision);
     let continue_token = page
         .continue_after
         .as_deref()
-        .map(|k| encode_continue(k, page.revision));
+        .map(|k| encode_continue(k, revision));
     let items: Vec<&Object> = page.items.iter().map(|(_, o)| o).collect();
-    Ok(list_response(target, page.revision, continue_token, &items))
+    Ok(list_response(target, revision, continue_token, &items))
 }
 
 /// Writes a `XList` body without building one big JSON value.

@@ -211,8 +211,9 @@ impl WatchJob {
                 return;
             }
         };
-        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
-        let far = tokio::time::Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
+        // A year stands for "no timeout"; larger requests are clamped to it.
+        let year = Duration::from_secs(60 * 60 * 24 * 365);
+        let deadline = tokio::time::Instant::now() + self.timeout.unwrap_or(year).min(year);
         let shutdown = until_shutdown(self.api.shutting_down.clone());
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.api.bookmark_interval);
@@ -228,7 +229,10 @@ impl WatchJob {
                     // Everything up to `current` was published before it became
                     // visible, so draining what is ready makes `current` safe.
                     let Ok(current) = self.api.storage.current_revision().await else { continue };
-                    while let Some(item) = stream.next().now_or_never() {
+                    // `unconstrained`: tokio's cooperative budget would
+                    // otherwise report ready events as pending and end the
+                    // drain early, letting the bookmark overtake them.
+                    while let Some(item) = tokio::task::unconstrained(stream.next()).now_or_never() {
                         if !self.forward(&tx, item).await {
                             return;
                         }
@@ -239,7 +243,7 @@ impl WatchJob {
                         return;
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => return,
+                _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,
                 _ = &mut shutdown => return,
             }
@@ -255,6 +259,97 @@ async fn until_shutdown(mut shutting_down: tokio::sync::watch::Receiver<bool>) {
         }
         if shutting_down.changed().await.is_err() {
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::extract::State;
+    use futures::StreamExt;
+    use serde_json::{json, Value};
+
+    use crate::rest::api::{handle, ApiState};
+    use crate::rest::namespaces::ensure_system_namespaces;
+    use crate::rest::registry::Registry;
+    use crate::storage::memory::MemoryStorage;
+    use crate::storage::watch_cache::WatchCache;
+    use crate::storage::Storage;
+
+    async fn api(bookmark_interval: Duration) -> Arc<ApiState> {
+        let backend: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let cache: Arc<dyn Storage> = Arc::new(WatchCache::new(backend, 10_000).await.unwrap());
+        let registry = Registry::builtin();
+        ensure_system_namespaces(cache.as_ref(), &registry)
+            .await
+            .unwrap();
+        let mut state = ApiState::new(cache, registry, "test".into());
+        state.bookmark_interval = bookmark_interval;
+        Arc::new(state)
+    }
+
+    fn request(method: &str, uri: &str, body: Option<Value>) -> http::Request<Body> {
+        let body = body
+            .map(|b| Body::from(b.to_string()))
+            .unwrap_or_else(Body::empty);
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(body)
+            .unwrap()
+    }
+
+    /// A bookmark due while a large backlog waits behind the watcher must
+    /// not overtake it (tokio's cooperative budget once cut the drain short).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bookmarks_never_overtake_a_backlog() {
+        let api = api(Duration::from_millis(100)).await;
+        let uri = "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1&allowWatchBookmarks=true";
+        let response = handle(State(api.clone()), request("GET", uri, None)).await;
+        let mut body = response.into_body().into_data_stream();
+        const WRITES: usize = 1500;
+        for i in 0..WRITES {
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}});
+            let created = handle(
+                State(api.clone()),
+                request("POST", "/api/v1/namespaces/default/configmaps", Some(cm)),
+            )
+            .await;
+            assert_eq!(created.status(), 201);
+        }
+        // Let bookmark ticks fall due while nothing is read.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (mut buffer, mut events, mut last_bookmark) = (Vec::new(), 0, 0u64);
+        while events < WRITES {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+                .await
+                .expect("events keep coming")
+                .expect("stream open")
+                .unwrap();
+            buffer.extend_from_slice(&chunk);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                let event: Value = serde_json::from_slice(&line).unwrap();
+                let rv: u64 = event["object"]["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if event["type"] == "BOOKMARK" {
+                    last_bookmark = last_bookmark.max(rv);
+                } else {
+                    events += 1;
+                    assert!(
+                        rv > last_bookmark,
+                        "event {rv} after bookmark {last_bookmark}"
+                    );
+                }
+            }
         }
     }
 }

@@ -60,9 +60,16 @@ pub async fn create(
     validation::validate_object(rt, &object, target.namespace(), None)?;
     object_meta::prepare_create(rt, &mut object, target.namespace());
     let name = meta_str(&object, "name").unwrap_or("").to_string();
-    if let Some(ns) = target.namespace() {
-        namespaces::check_open_for_create(api, ns).await?;
-    }
+    // Held until the object is stored: see `NamespaceFinalizer::create_gate`.
+    let finalizer = api.namespace_finalizer();
+    let _gate = match target.namespace() {
+        Some(ns) => {
+            let gate = finalizer.create_gate().await;
+            namespaces::check_open_for_create(api, ns).await?;
+            Some(gate)
+        }
+        None => None,
+    };
     if target.query.dry_run() {
         if api
             .storage
@@ -207,7 +214,25 @@ async fn write_existing(
         if !differs(&current, &new) {
             return Ok(json_response(StatusCode::OK, &current));
         }
-        let finished = is_terminating(&new) && finalizers(&new).is_empty();
+        if is_terminating(&current) {
+            let before = finalizers(&current);
+            if let Some(added) = finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+                return Err(ApiError::invalid(
+                    &rt.group,
+                    &rt.kind,
+                    &name,
+                    vec![crate::status::Cause::new(
+                        "FieldValueForbidden",
+                        "metadata.finalizers",
+                        format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers [{added:?}]"),
+                    )],
+                ));
+            }
+        }
+        // Namespaces are removed by their finalizer task once empty, never here.
+        let finished = is_terminating(&new)
+            && finalizers(&new).is_empty()
+            && !(rt.group.is_empty() && rt.plural == "namespaces");
         if target.query.dry_run() {
             return Ok(json_response(StatusCode::OK, &new));
         }

@@ -62,8 +62,18 @@ impl EventHub {
         Ok(Self::stream(receiver, prefix.to_string(), after))
     }
 
+    /// A stream of every event published from now on under `prefix` with a
+    /// revision above the `after` given later: subscribe, then read a
+    /// snapshot, then call [`Subscription::after`] with its revision.
+    pub fn subscribe(&self, prefix: &str) -> Subscription {
+        Subscription {
+            receiver: self.sender.subscribe(),
+            prefix: prefix.to_string(),
+        }
+    }
+
     /// Turns a receiver into a stream of events under `prefix` newer than `after`.
-    pub fn stream(
+    fn stream(
         receiver: broadcast::Receiver<WatchEvent>,
         prefix: String,
         after: Revision,
@@ -94,5 +104,18 @@ impl EventHub {
                 futures::future::ready(if keep { item } else { None })
             });
         Box::pin(stream)
+    }
+}
+
+/// A subscription taken before reading a snapshot (see [`EventHub::subscribe`]).
+pub struct Subscription {
+    receiver: broadcast::Receiver<WatchEvent>,
+    prefix: String,
+}
+
+impl Subscription {
+    /// The events after the snapshot's revision.
+    pub fn after(self, revision: Revision) -> WatchStream {
+        EventHub::stream(self.receiver, self.prefix, revision)
     }
 }

@@ -132,6 +132,18 @@ impl Storage for MemoryStorage {
         self.hub.watch(prefix, after)
     }
 
+    async fn list_and_watch(
+        &self,
+        prefix: &str,
+    ) -> Result<(ListResult, WatchStream), StorageError> {
+        // Subscribed first: every event committed after the list's snapshot
+        // is in the subscription; older ones are filtered by revision.
+        let subscription = self.hub.subscribe(prefix);
+        let list = self.list(prefix, &ListOptions::default()).await?;
+        let events = subscription.after(list.revision);
+        Ok((list, events))
+    }
+
     async fn current_revision(&self) -> Result<Revision, StorageError> {
         Ok(self.state.lock().revision)
     }

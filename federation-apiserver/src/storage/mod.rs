@@ -164,6 +164,21 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The revision of the latest committed write.
     async fn current_revision(&self) -> Result<Revision, StorageError>;
+
+    /// Everything under `prefix` plus every event after that list, with no
+    /// gap and no chance of `Expired` from writes racing the list.
+    ///
+    /// The default lists then watches from the list's revision, which a
+    /// concurrent write can make `Expired`; backends override it by
+    /// subscribing before they list.
+    async fn list_and_watch(
+        &self,
+        prefix: &str,
+    ) -> Result<(ListResult, WatchStream), StorageError> {
+        let list = self.list(prefix, &ListOptions::default()).await?;
+        let events = self.watch(prefix, list.revision).await?;
+        Ok((list, events))
+    }
 }
 
 /// Reads the revision recorded in an object's `metadata.resourceVersion`.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,7 +52,9 @@ struct WriteRequest {
 /// The embedded [`Storage`] backend (the default).
 pub struct RedbStorage {
     db: Arc<Database>,
-    writes: mpsc::UnboundedSender<WriteRequest>,
+    /// `None` only while dropping.
+    writes: Option<mpsc::UnboundedSender<WriteRequest>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     hub: EventHub,
     path: PathBuf,
 }
@@ -78,13 +80,14 @@ impl RedbStorage {
         let (writes, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
         let writer_hub = hub.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("redb-writer".into())
             .spawn(move || writer_loop(writer_db, writer_hub, queue))
             .map_err(backend)?;
         Ok(Self {
             db,
-            writes,
+            writes: Some(writes),
+            writer: Some(writer),
             hub,
             path: path.to_path_buf(),
         })
@@ -98,6 +101,8 @@ impl RedbStorage {
     async fn submit(&self, key: &str, kind: WriteKind) -> Result<Object, StorageError> {
         let (reply, answer) = oneshot::channel();
         self.writes
+            .as_ref()
+            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?
             .send(WriteRequest {
                 key: key.to_string(),
                 kind,
@@ -117,6 +122,17 @@ impl RedbStorage {
         tokio::task::spawn_blocking(move || f(&db))
             .await
             .map_err(backend)?
+    }
+}
+
+impl Drop for RedbStorage {
+    /// Lets the writer finish what is queued, then waits for it, so the
+    /// database file is closed cleanly (no repair on the next open).
+    fn drop(&mut self) {
+        self.writes.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -168,7 +184,9 @@ type GroupOutcome = (Vec<Result<Object, StorageError>>, Vec<WatchEvent>);
 /// Applies a group of writes in one transaction. The outer error means the
 /// transaction failed as a whole.
 fn apply_group(db: &Database, group: &[WriteRequest]) -> Result<GroupOutcome, StorageError> {
-    let txn = db.begin_write().map_err(backend)?;
+    let mut txn = db.begin_write().map_err(backend)?;
+    // Stated, not assumed: acknowledged writes must be on disk.
+    txn.set_durability(Durability::Immediate).map_err(backend)?;
     let mut results = Vec::with_capacity(group.len());
     let mut events = Vec::new();
     {
@@ -181,8 +199,15 @@ fn apply_group(db: &Database, group: &[WriteRequest]) -> Result<GroupOutcome, St
             .unwrap_or(0);
         for request in group {
             let key = request.key.as_str();
+            // A corrupt stored object fails only the writes to its key.
             let previous = match objects.get(key).map_err(backend)? {
-                Some(bytes) => Some(decode(bytes.value())?),
+                Some(bytes) => match decode(bytes.value()) {
+                    Ok(object) => Some(object),
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                },
                 None => None,
             };
             let check = |expected: &Option<Revision>| -> Result<(), StorageError> {
@@ -244,7 +269,12 @@ fn apply_group(db: &Database, group: &[WriteRequest]) -> Result<GroupOutcome, St
         }
         meta.insert(REVISION_KEY, revision).map_err(backend)?;
     }
-    txn.commit().map_err(backend)?;
+    if events.is_empty() {
+        // Every write in the group failed its check: nothing to sync.
+        txn.abort().map_err(backend)?;
+    } else {
+        txn.commit().map_err(backend)?;
+    }
     Ok((results, events))
 }
 
@@ -308,6 +338,18 @@ impl Storage for RedbStorage {
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StorageError> {
         self.hub.watch(prefix, after)
+    }
+
+    async fn list_and_watch(
+        &self,
+        prefix: &str,
+    ) -> Result<(ListResult, WatchStream), StorageError> {
+        // Subscribed first: every event committed after the list's snapshot
+        // is in the subscription; older ones are filtered by revision.
+        let subscription = self.hub.subscribe(prefix);
+        let list = self.list(prefix, &ListOptions::default()).await?;
+        let events = subscription.after(list.revision);
+        Ok((list, events))
     }
 
     async fn current_revision(&self) -> Result<Revision, StorageError> {

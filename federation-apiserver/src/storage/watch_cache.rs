@@ -91,15 +91,42 @@ impl WatchCache {
         })
     }
 
-    /// Waits until the cache has applied `revision`.
+    /// Passes a write's outcome through once the cache reflects it: the
+    /// written revision, or — after a conflict — the revision that won, so a
+    /// retry reads fresh state.
+    async fn settle(&self, result: Result<Object, StorageError>) -> Result<Object, StorageError> {
+        match result {
+            Ok(object) => self.caught_up(object).await,
+            Err(StorageError::Conflict {
+                key,
+                expected,
+                actual,
+            }) => {
+                self.wait_applied(actual).await?;
+                Err(StorageError::Conflict {
+                    key,
+                    expected,
+                    actual,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until the cache has applied the revision of `object`.
     async fn caught_up(&self, object: Object) -> Result<Object, StorageError> {
-        let revision = super::revision_of(&object).unwrap_or(0);
+        self.wait_applied(super::revision_of(&object).unwrap_or(0))
+            .await?;
+        Ok(object)
+    }
+
+    async fn wait_applied(&self, revision: Revision) -> Result<(), StorageError> {
         let mut applied = self.applied.clone();
         applied
             .wait_for(|r| *r >= revision)
             .await
             .map_err(|_| StorageError::Backend("the watch cache has stopped".into()))?;
-        Ok(object)
+        Ok(())
     }
 
     /// The revision of the oldest event a watch can resume after.
@@ -114,16 +141,9 @@ type Snapshot = (BTreeMap<String, Object>, Revision);
 async fn snapshot_and_follow(
     backend: &dyn Storage,
 ) -> Result<(Snapshot, WatchStream), StorageError> {
-    let mut attempts = 0;
-    loop {
-        let list = backend.list("", &ListOptions::default()).await?;
-        let objects: BTreeMap<String, Object> = list.items.into_iter().collect();
-        match backend.watch("", list.revision).await {
-            Ok(events) => return Ok(((objects, list.revision), events)),
-            Err(StorageError::Expired { .. }) if attempts < 100 => attempts += 1,
-            Err(e) => return Err(e),
-        }
-    }
+    let (list, events) = backend.list_and_watch("").await?;
+    let objects: BTreeMap<String, Object> = list.items.into_iter().collect();
+    Ok(((objects, list.revision), events))
 }
 
 async fn apply_loop(
@@ -204,8 +224,7 @@ impl Storage for WatchCache {
     }
 
     async fn create(&self, key: &str, object: Value) -> Result<Object, StorageError> {
-        let stored = self.backend.create(key, object).await?;
-        self.caught_up(stored).await
+        self.settle(self.backend.create(key, object).await).await
     }
 
     async fn update(
@@ -214,19 +233,20 @@ impl Storage for WatchCache {
         expected: Option<Revision>,
         object: Value,
     ) -> Result<Object, StorageError> {
-        let stored = self.backend.update(key, expected, object).await?;
-        self.caught_up(stored).await
+        self.settle(self.backend.update(key, expected, object).await)
+            .await
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<Object, StorageError> {
-        let stored = self.backend.delete(key, expected).await?;
-        self.caught_up(stored).await
+        self.settle(self.backend.delete(key, expected).await).await
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StorageError> {
         let (backlog, receiver) = {
             let s = self.state.read();
-            if after < s.oldest {
+            // Newer than anything applied: a revision from before a restart
+            // of a backend that does not keep revisions. Relisting fixes it.
+            if after < s.oldest || after > s.revision {
                 return Err(StorageError::Expired {
                     requested: after,
                     oldest: s.oldest,
