@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use federation_apiserver::storage::redb_store::RedbStorage;
-use federation_apiserver::storage::watch_cache::{WatchCache, DEFAULT_WINDOW};
+use federation_apiserver::storage::watch_cache::{WatchCache, WindowLimits};
 use federation_apiserver::storage::Storage;
 use redb::{Database, TableDefinition};
 use serde_json::{json, Value};
@@ -98,7 +98,7 @@ async fn storage(
     let path = db.path().join("flotilla.redb");
     let redb = tokio::task::spawn_blocking(move || RedbStorage::open(&path)).await??;
     let store: Arc<dyn Storage> = if cached {
-        Arc::new(WatchCache::new(Arc::new(redb), DEFAULT_WINDOW).await?)
+        Arc::new(WatchCache::new(Arc::new(redb), WindowLimits::default()).await?)
     } else {
         Arc::new(redb)
     };

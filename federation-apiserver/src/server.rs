@@ -31,7 +31,7 @@ use crate::rest::{api, discovery};
 use crate::status::ApiError;
 use crate::storage::memory::MemoryStorage;
 use crate::storage::redb_store::RedbStorage;
-use crate::storage::watch_cache::{WatchCache, DEFAULT_WINDOW};
+use crate::storage::watch_cache::{WatchCache, WindowLimits, DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES};
 use crate::storage::Storage;
 use crate::{kubeconfig, pki, tls};
 
@@ -65,6 +65,9 @@ pub struct ServerConfig {
     /// Recent events kept by the watch cache for watches that resume from the past.
     #[arg(long, default_value_t = DEFAULT_WINDOW)]
     pub watch_cache_events: usize,
+    /// MiB of recent events (their objects' JSON) the watch cache keeps at most.
+    #[arg(long, default_value_t = DEFAULT_WINDOW_BYTES / (1024 * 1024))]
+    pub watch_cache_mib: usize,
     /// Seconds between BOOKMARK events on watches that ask for them.
     #[arg(long, default_value_t = 10)]
     pub bookmark_interval_seconds: u64,
@@ -80,6 +83,7 @@ impl ServerConfig {
             token_file: None,
             tls_sans: Vec::new(),
             watch_cache_events: DEFAULT_WINDOW,
+            watch_cache_mib: DEFAULT_WINDOW_BYTES / (1024 * 1024),
             bookmark_interval_seconds: 10,
         }
     }
@@ -134,7 +138,14 @@ async fn open_storage(config: &ServerConfig) -> Result<Arc<dyn Storage>, StartEr
         StorageKind::Memory => Arc::new(MemoryStorage::new()),
     };
     Ok(Arc::new(
-        WatchCache::new(backend, config.watch_cache_events).await?,
+        WatchCache::new(
+            backend,
+            WindowLimits {
+                events: config.watch_cache_events,
+                bytes: config.watch_cache_mib.saturating_mul(1024 * 1024),
+            },
+        )
+        .await?,
     ))
 }
 

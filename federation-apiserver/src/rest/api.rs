@@ -16,7 +16,7 @@ use super::registry::{Registry, ResourceType};
 use super::request_info::{self, Query, RequestInfo};
 use super::{deletes, discovery, reads, watch, writes};
 use crate::status::ApiError;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Object, Storage, StorageError};
 
 /// Everything a request handler needs.
 pub struct ApiState {
@@ -94,6 +94,16 @@ impl Target {
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// A stored object as the response body, using its cached JSON bytes.
+pub fn object_response(code: StatusCode, object: &Object) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        object.json().clone(),
+    )
+        .into_response()
 }
 
 /// The handler behind every non-health path.

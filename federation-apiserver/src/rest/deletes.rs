@@ -9,7 +9,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::api::{json_response, ApiState, Target};
+use super::api::{object_response, ApiState, Target};
 use super::body::{self, DeleteOptions};
 use super::namespaces;
 use super::object_meta::{finalizers, is_terminating, meta_mut, meta_str, now_rfc3339};
@@ -27,7 +27,7 @@ pub async fn delete(api: &ApiState, target: &Target, bytes: &[u8]) -> Result<Res
     let options = body::decode_delete_options(bytes)?;
     let dry_run = target.query.dry_run() || options.dry_run.iter().any(|d| d == "All");
     let object = delete_one(api, target, target.name(), &options, dry_run).await?;
-    Ok(json_response(StatusCode::OK, &object))
+    Ok(object_response(StatusCode::OK, &object))
 }
 
 /// Deletes (or marks) one object; returns its final or marked state.
@@ -37,7 +37,7 @@ async fn delete_one(
     name: &str,
     options: &DeleteOptions,
     dry_run: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Object, ApiError> {
     let rt = &target.rt;
     let key = target.key(name);
     for _ in 0..CONFLICT_RETRIES {
@@ -68,13 +68,13 @@ async fn delete_one(
         let needs_marking = !finalizers(&current).is_empty() || is_namespace(target);
         if needs_marking && is_terminating(&current) {
             // Already being deleted: nothing more to do.
-            return Ok((*current).clone());
+            return Ok(current.clone());
         }
         if dry_run {
-            return Ok((*current).clone());
+            return Ok(current.clone());
         }
         let result = if needs_marking {
-            let mut marked = (*current).clone();
+            let mut marked = current.value().clone();
             let meta = meta_mut(&mut marked);
             meta.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
             meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
@@ -90,7 +90,7 @@ async fn delete_one(
                 if is_namespace(target) {
                     namespaces::finalize_in_background(api.namespace_finalizer(), name);
                 }
-                return Ok((*stored).clone());
+                return Ok(stored);
             }
             Err(StorageError::Conflict { .. }) => continue,
             Err(e) => return Err(target.storage_error(name, e)),
@@ -166,7 +166,7 @@ pub async fn delete_collection(
             query: target.query.clone(),
         };
         match delete_one(api, &per_object, &name, &options, dry_run).await {
-            Ok(v) => deleted.push(std::sync::Arc::new(v)),
+            Ok(v) => deleted.push(v),
             // Removed by someone else meanwhile: that is what we wanted.
             Err(e) if e.code == 404 => {}
             // Namespaces: system ones stay, terminating ones are on their way.

@@ -114,7 +114,7 @@ impl NamespaceFinalizer {
                 let result = if finalizers(&object).is_empty() {
                     self.storage.delete(&key, rev).await.map(|_| ())
                 } else if !is_terminating(&object) {
-                    let mut marked = (*object).clone();
+                    let mut marked = object.value().clone();
                     let meta = meta_mut(&mut marked);
                     meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
                     meta.insert("deletionGracePeriodSeconds".into(), json!(0));

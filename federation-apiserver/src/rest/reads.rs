@@ -8,7 +8,7 @@ use http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::api::{json_response, ApiState, Target};
+use super::api::{object_response, ApiState, Target};
 use super::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::storage::{Filter, ListOptions, Object};
@@ -33,7 +33,7 @@ pub async fn get(api: &ApiState, target: &Target) -> Result<Response, ApiError> 
         .await
         .map_err(|e| target.storage_error(name, e))?
         .ok_or_else(|| ApiError::not_found(&target.rt.group, &target.rt.plural, name))?;
-    Ok(json_response(StatusCode::OK, &object))
+    Ok(object_response(StatusCode::OK, &object))
 }
 
 /// The opaque `continue` token: where the next page starts.
@@ -139,7 +139,7 @@ pub fn list_response(
         if i > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut out, item.as_ref());
+        out.extend_from_slice(item.json());
     }
     out.extend_from_slice(b"]}");
     (

@@ -36,11 +36,16 @@ use crate::storage::{
 const FRAME_BUFFER: usize = 256;
 
 fn frame(event_type: &str, object: &Value) -> Bytes {
-    let mut out = Vec::with_capacity(256);
+    frame_json(event_type, &serde_json::to_vec(object).unwrap_or_default())
+}
+
+/// One event line around an object's already-encoded JSON.
+fn frame_json(event_type: &str, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 32);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(event_type.as_bytes());
     out.extend_from_slice(b"\",\"object\":");
-    let _ = serde_json::to_writer(&mut out, object);
+    out.extend_from_slice(json);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
 }
@@ -129,7 +134,10 @@ pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, Api
     };
 
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(FRAME_BUFFER);
-    let mut initial_frames: Vec<Bytes> = initial.iter().map(|(_, o)| frame("ADDED", o)).collect();
+    let mut initial_frames: Vec<Bytes> = initial
+        .iter()
+        .map(|(_, o)| frame_json("ADDED", o.json()))
+        .collect();
     if send_initial {
         initial_frames.push(bookmark(
             &target.rt.kind,
@@ -180,7 +188,10 @@ impl WatchJob {
             Some(Ok(event)) => {
                 self.last = event.revision;
                 match translate(&event, &self.filter) {
-                    Some(t) => tx.send(Ok(frame(t, &event.object))).await.is_ok(),
+                    Some(t) => tx
+                        .send(Ok(frame_json(t, event.object.json())))
+                        .await
+                        .is_ok(),
                     None => true,
                 }
             }
@@ -277,12 +288,16 @@ mod tests {
     use crate::rest::namespaces::ensure_system_namespaces;
     use crate::rest::registry::Registry;
     use crate::storage::memory::MemoryStorage;
-    use crate::storage::watch_cache::WatchCache;
+    use crate::storage::watch_cache::{WatchCache, WindowLimits};
     use crate::storage::Storage;
 
     async fn api(bookmark_interval: Duration) -> Arc<ApiState> {
         let backend: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
-        let cache: Arc<dyn Storage> = Arc::new(WatchCache::new(backend, 10_000).await.unwrap());
+        let cache: Arc<dyn Storage> = Arc::new(
+            WatchCache::new(backend, WindowLimits::events(10_000))
+                .await
+                .unwrap(),
+        );
         let registry = Registry::builtin();
         ensure_system_namespaces(cache.as_ref(), &registry)
             .await

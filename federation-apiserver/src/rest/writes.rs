@@ -7,7 +7,7 @@
 use http::StatusCode;
 use serde_json::Value;
 
-use super::api::{json_response, ApiState, Target};
+use super::api::{json_response, object_response, ApiState, Target};
 use super::body::{self, PatchType};
 use super::namespaces;
 use super::object_meta::{self, differs, finalizers, is_terminating, meta_mut, meta_str};
@@ -87,7 +87,7 @@ pub async fn create(
         .create(&target.key(&name), object)
         .await
         .map_err(|e| target.storage_error(&name, e))?;
-    Ok(json_response(StatusCode::CREATED, &stored))
+    Ok(object_response(StatusCode::CREATED, &stored))
 }
 
 /// The resourceVersion a client sent in the body, if any (`""` = none).
@@ -212,7 +212,7 @@ async fn write_existing(
         let mut new = object_meta::prepare_update(rt, &current, new, status_only);
         set_revision(&mut new, current_rev);
         if !differs(&current, &new) {
-            return Ok(json_response(StatusCode::OK, &current));
+            return Ok(object_response(StatusCode::OK, &current));
         }
         if is_terminating(&current) {
             let before = finalizers(&current);
@@ -243,7 +243,7 @@ async fn write_existing(
             api.storage.update(&key, Some(current_rev), new).await
         };
         match result {
-            Ok(stored) => return Ok(json_response(StatusCode::OK, &stored)),
+            Ok(stored) => return Ok(object_response(StatusCode::OK, &stored)),
             Err(StorageError::Conflict { .. }) if expected.is_none() => continue,
             Err(e) => return Err(target.storage_error(&name, e)),
         }

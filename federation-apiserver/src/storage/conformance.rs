@@ -317,13 +317,17 @@ async fn redb() -> (Arc<dyn Storage>, tempfile::TempDir) {
 
 async fn cached_memory() -> (Arc<dyn Storage>, ()) {
     let (backend, guard) = memory().await;
-    let cache = watch_cache::WatchCache::new(backend, 1000).await.unwrap();
+    let cache = watch_cache::WatchCache::new(backend, watch_cache::WindowLimits::events(1000))
+        .await
+        .unwrap();
     (Arc::new(cache), guard)
 }
 
 async fn cached_redb() -> (Arc<dyn Storage>, tempfile::TempDir) {
     let (backend, guard) = redb().await;
-    let cache = watch_cache::WatchCache::new(backend, 1000).await.unwrap();
+    let cache = watch_cache::WatchCache::new(backend, watch_cache::WindowLimits::events(1000))
+        .await
+        .unwrap();
     (Arc::new(cache), guard)
 }
 
@@ -336,7 +340,9 @@ conformance_suite!(on_cached_redb, cached_redb());
 #[tokio::test]
 async fn cache_window_resumes_then_expires() {
     let backend: Arc<dyn Storage> = Arc::new(memory::MemoryStorage::new());
-    let cache = watch_cache::WatchCache::new(backend, 3).await.unwrap();
+    let cache = watch_cache::WatchCache::new(backend, watch_cache::WindowLimits::events(3))
+        .await
+        .unwrap();
     let first = cache.create("/k/0", obj("0", "0")).await.unwrap();
     for i in 1..3 {
         cache
@@ -400,4 +406,57 @@ async fn redb_survives_reopen() {
     assert_eq!(s.get("/k/b").await.unwrap().unwrap()["data"]["k"], "1");
     let c = s.create("/k/c", obj("c", "1")).await.unwrap();
     assert!(rv(&c) > last, "revisions continue after a restart");
+}
+
+/// The window is bounded by bytes too: big objects push old events out.
+#[tokio::test]
+async fn cache_window_is_bounded_by_bytes() {
+    let backend: Arc<dyn Storage> = Arc::new(memory::MemoryStorage::new());
+    let limits = watch_cache::WindowLimits {
+        events: 1000,
+        bytes: 64 * 1024,
+    };
+    let cache = watch_cache::WatchCache::new(backend, limits).await.unwrap();
+    let big = "x".repeat(16 * 1024);
+    let first = cache.create("/b/0", obj("0", &big)).await.unwrap();
+    for i in 1..10 {
+        cache
+            .create(&format!("/b/{i}"), obj("x", &big))
+            .await
+            .unwrap();
+    }
+    let err = cache
+        .watch("/b/", rv(&first))
+        .await
+        .err()
+        .expect("pushed out by size");
+    assert!(matches!(err, StorageError::Expired { .. }), "{err:?}");
+    assert!(cache.oldest_revision() > rv(&first));
+}
+
+/// A watcher that stops reading while the window moves past it is ended
+/// with `Expired` (its client relists) instead of holding events.
+#[tokio::test]
+async fn slow_watcher_expires_when_the_window_moves_on() {
+    let backend: Arc<dyn Storage> = Arc::new(memory::MemoryStorage::new());
+    let cache = watch_cache::WatchCache::new(backend, watch_cache::WindowLimits::events(5))
+        .await
+        .unwrap();
+    let start = cache.current_revision().await.unwrap();
+    let mut w = cache.watch("/s/", start).await.unwrap();
+    for i in 0..20 {
+        cache
+            .create(&format!("/s/{i}"), obj("x", "x"))
+            .await
+            .unwrap();
+    }
+    let item = tokio::time::timeout(Duration::from_secs(5), w.next())
+        .await
+        .expect("an answer")
+        .expect("one item");
+    assert!(
+        matches!(item, Err(StorageError::Expired { .. })),
+        "{item:?}"
+    );
+    assert!(w.next().await.is_none(), "the stream ends after Expired");
 }

@@ -2,7 +2,6 @@
 //! member clusters; nothing survives the process.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -72,7 +71,7 @@ impl MemoryStorage {
         let (event_type, stored) = match object {
             Some(mut value) => {
                 set_revision(&mut value, revision);
-                let stored = Arc::new(value);
+                let stored = super::object(value);
                 state.objects.insert(key.to_string(), stored.clone());
                 let t = if previous.is_some() {
                     EventType::Modified
@@ -83,9 +82,9 @@ impl MemoryStorage {
             }
             None => {
                 let prev = state.objects.remove(key).expect("checked above");
-                let mut last = (*prev).clone();
+                let mut last = prev.value().clone();
                 set_revision(&mut last, revision);
-                (EventType::Deleted, Arc::new(last))
+                (EventType::Deleted, super::object(last))
             }
         };
         state.revision = revision;

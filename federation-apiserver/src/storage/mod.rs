@@ -28,7 +28,9 @@ pub mod watch_cache;
 mod conformance;
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -37,8 +39,68 @@ use serde_json::Value;
 /// A global, monotonically increasing write counter.
 pub type Revision = u64;
 
-/// An object as stored: its JSON with `metadata.resourceVersion` set.
-pub type Object = Arc<Value>;
+/// An object as stored: its JSON with `metadata.resourceVersion` set,
+/// shared by the cache, every list and every watcher.
+pub type Object = Arc<StoredObject>;
+
+/// A stored object's value and, serialised once on first use (or handed over
+/// by a backend that already has them), its JSON bytes — so gets, lists and
+/// a thousand watchers send the same bytes instead of re-encoding them.
+pub struct StoredObject {
+    value: Value,
+    json: OnceLock<Bytes>,
+}
+
+impl StoredObject {
+    pub fn new(value: Value) -> Self {
+        Self {
+            value,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// A value together with its exact JSON encoding.
+    pub fn with_json(value: Value, json: Bytes) -> Self {
+        Self {
+            value,
+            json: OnceLock::from(json),
+        }
+    }
+
+    /// The JSON encoding (computed once).
+    pub fn json(&self) -> &Bytes {
+        self.json
+            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl std::ops::Deref for StoredObject {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl PartialEq for StoredObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+/// Wraps a value as a shared [`Object`].
+pub fn object(value: Value) -> Object {
+    Arc::new(StoredObject::new(value))
+}
 
 /// Errors from a storage backend.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

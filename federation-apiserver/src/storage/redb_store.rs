@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -28,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::event_hub::EventHub;
 use super::{
     revision_of, set_revision, EventType, ListOptions, ListResult, Object, Revision, Storage,
-    StorageError, WatchEvent, WatchStream,
+    StorageError, StoredObject, WatchEvent, WatchStream,
 };
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
@@ -137,9 +138,11 @@ impl Drop for RedbStorage {
 }
 
 fn decode(bytes: &[u8]) -> Result<Object, StorageError> {
-    serde_json::from_slice(bytes)
-        .map(Arc::new)
-        .map_err(|e| StorageError::Corrupt(e.to_string()))
+    let value = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    Ok(Arc::new(StoredObject::with_json(
+        value,
+        Bytes::copy_from_slice(bytes),
+    )))
 }
 
 fn read_revision(db: &Database) -> Result<Revision, StorageError> {
@@ -162,7 +165,7 @@ fn writer_loop(db: Arc<Database>, hub: EventHub, mut queue: mpsc::UnboundedRecei
                 Err(_) => break,
             }
         }
-        match apply_group(&db, &group) {
+        match apply_group(&db, &mut group) {
             Ok((results, events)) => {
                 hub.publish(events);
                 for (request, result) in group.into_iter().zip(results) {
@@ -183,7 +186,7 @@ type GroupOutcome = (Vec<Result<Object, StorageError>>, Vec<WatchEvent>);
 
 /// Applies a group of writes in one transaction. The outer error means the
 /// transaction failed as a whole.
-fn apply_group(db: &Database, group: &[WriteRequest]) -> Result<GroupOutcome, StorageError> {
+fn apply_group(db: &Database, group: &mut [WriteRequest]) -> Result<GroupOutcome, StorageError> {
     let mut txn = db.begin_write().map_err(backend)?;
     // Stated, not assumed: acknowledged writes must be on disk.
     txn.set_durability(Durability::Immediate).map_err(backend)?;
@@ -197,7 +200,7 @@ fn apply_group(db: &Database, group: &[WriteRequest]) -> Result<GroupOutcome, St
             .map_err(backend)?
             .map(|v| v.value())
             .unwrap_or(0);
-        for request in group {
+        for request in group.iter_mut() {
             let key = request.key.as_str();
             // A corrupt stored object fails only the writes to its key.
             let previous = match objects.get(key).map_err(backend)? {
@@ -238,24 +241,25 @@ fn apply_group(db: &Database, group: &[WriteRequest]) -> Result<GroupOutcome, St
                 continue;
             }
             revision += 1;
-            let (event_type, stored) = match &request.kind {
+            let (event_type, stored) = match &mut request.kind {
                 WriteKind::Create(value) | WriteKind::Update(_, value) => {
-                    let mut value = value.clone();
+                    // Moved out: the request only needs its reply from here on.
+                    let mut value = std::mem::take(value);
                     set_revision(&mut value, revision);
-                    let bytes = serde_json::to_vec(&value).map_err(backend)?;
-                    objects.insert(key, bytes.as_slice()).map_err(backend)?;
+                    let bytes = Bytes::from(serde_json::to_vec(&value).map_err(backend)?);
+                    objects.insert(key, bytes.as_ref()).map_err(backend)?;
                     let t = if previous.is_some() {
                         EventType::Modified
                     } else {
                         EventType::Added
                     };
-                    (t, Arc::new(value))
+                    (t, Arc::new(StoredObject::with_json(value, bytes)))
                 }
                 WriteKind::Delete(_) => {
                     objects.remove(key).map_err(backend)?;
-                    let mut last = (**previous.as_ref().expect("checked")).clone();
+                    let mut last = previous.as_ref().expect("checked").value().clone();
                     set_revision(&mut last, revision);
-                    (EventType::Deleted, Arc::new(last))
+                    (EventType::Deleted, super::object(last))
                 }
             };
             events.push(WatchEvent {

@@ -5,16 +5,23 @@
 //! memory (so thousands of watchers cost the backend one subscription) and
 //! passes writes through to the backend.
 //!
+//! Fan-out is *notify, then read*: the applier appends each event to the
+//! window and bumps a revision on a `tokio::sync::watch` channel; every
+//! watcher wakes, and reads the events after its cursor straight from the
+//! window. The window is the only place recent events live, so memory is
+//! bounded by [`WindowLimits`] however many watchers there are and however
+//! slow they read.
+//!
 //! # Guarantees
 //! - Read-your-writes: a write returns only after the cache has applied it,
 //!   so a `get`/`list` issued after any acknowledged write sees that write.
-//! - A watch from revision `R` gets every event after `R`, in order, with no
-//!   gap between the backlog (the window) and live events — or `Expired` if
-//!   `R` is older than the window.
+//! - A watch from revision `R` gets every event after `R`, in order and with
+//!   no gap — or `Expired` if `R` is older than the window (or newer than
+//!   anything applied, as after a restart of a memory backend).
 //!
 //! # Caveats
-//! - A watcher that falls more than [`WATCHER_BUFFER`] events behind is cut
-//!   off with `Expired` (its client relists) instead of buffering without bound.
+//! - A watcher whose cursor falls out of the window (it read too slowly
+//!   while the window moved on) gets `Expired`; its client relists.
 //! - If the cache itself ever loses events from the backend, it relists the
 //!   backend, empties the window and ends every open watch with `Expired`.
 
@@ -25,8 +32,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use parking_lot::RwLock;
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
+use tokio::sync::watch;
 
 use super::memory::list_map;
 use super::{
@@ -34,60 +40,108 @@ use super::{
     WatchStream,
 };
 
-/// Default number of recent events kept for watches that resume from the past.
+/// Default number of recent events kept for watches.
 pub const DEFAULT_WINDOW: usize = 10_000;
-/// Events a single watcher may fall behind before it is cut off.
-pub const WATCHER_BUFFER: usize = 4_096;
+/// Default bytes of recent events (their objects' JSON) kept for watches.
+pub const DEFAULT_WINDOW_BYTES: usize = 256 * 1024 * 1024;
+/// Most events a watcher takes from the window in one read.
+const READ_BATCH: usize = 1024;
 
-/// What the applier broadcasts to watchers: an event, or a reset after which
-/// every watcher must relist.
-type Broadcast = Option<Arc<WatchEvent>>;
+/// How much recent history the cache keeps: whichever limit is hit first.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowLimits {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+impl Default for WindowLimits {
+    fn default() -> Self {
+        Self {
+            events: DEFAULT_WINDOW,
+            bytes: DEFAULT_WINDOW_BYTES,
+        }
+    }
+}
+
+impl WindowLimits {
+    /// `events` recent events, with the default byte limit.
+    pub fn events(events: usize) -> Self {
+        Self {
+            events,
+            ..Self::default()
+        }
+    }
+}
 
 struct CacheState {
     objects: BTreeMap<String, Object>,
     /// Revision of the last applied event.
     revision: Revision,
-    /// Recent events, oldest first.
+    /// Recent events, oldest first (ascending revisions).
     window: VecDeque<Arc<WatchEvent>>,
+    /// Sum of the window's object sizes.
+    bytes: usize,
     /// Watches from a revision below this are `Expired`.
     oldest: Revision,
-    capacity: usize,
+    limits: WindowLimits,
+    /// Bumped when the cache relists its backend: every cursor is void.
+    epoch: u64,
+}
+
+impl CacheState {
+    fn push(&mut self, event: Arc<WatchEvent>) {
+        self.bytes += event_size(&event);
+        self.window.push_back(event);
+        while self.window.len() > self.limits.events.max(1)
+            || (self.bytes > self.limits.bytes && self.window.len() > 1)
+        {
+            if let Some(dropped) = self.window.pop_front() {
+                self.bytes -= event_size(&dropped);
+                self.oldest = dropped.revision;
+            }
+        }
+    }
+}
+
+fn event_size(event: &WatchEvent) -> usize {
+    event.key.len() + event.object.json().len()
 }
 
 /// A caching layer in front of a backend; itself a [`Storage`].
 pub struct WatchCache {
     backend: Arc<dyn Storage>,
     state: Arc<RwLock<CacheState>>,
+    /// The last applied revision; watchers and writers wait on it.
     applied: watch::Receiver<Revision>,
-    live: broadcast::Sender<Broadcast>,
 }
 
 impl WatchCache {
     /// Loads the backend's current state and starts following its events.
-    /// `window` is how many recent events are kept for resuming watches.
-    pub async fn new(backend: Arc<dyn Storage>, window: usize) -> Result<Self, StorageError> {
-        let (snapshot, events) = snapshot_and_follow(backend.as_ref()).await?;
+    pub async fn new(
+        backend: Arc<dyn Storage>,
+        limits: WindowLimits,
+    ) -> Result<Self, StorageError> {
+        let ((objects, revision), events) = snapshot_and_follow(backend.as_ref()).await?;
         let state = Arc::new(RwLock::new(CacheState {
-            objects: snapshot.0,
-            revision: snapshot.1,
+            objects,
+            revision,
             window: VecDeque::new(),
-            oldest: snapshot.1,
-            capacity: window.max(1),
+            bytes: 0,
+            oldest: revision,
+            limits,
+            epoch: 0,
         }));
-        let (applied_tx, applied) = watch::channel(snapshot.1);
-        let (live, _) = broadcast::channel(WATCHER_BUFFER);
+        let (applied_tx, applied) = watch::channel(revision);
         tokio::spawn(apply_loop(
             backend.clone(),
             state.clone(),
             applied_tx,
-            live.clone(),
             events,
         ));
         Ok(Self {
             backend,
             state,
             applied,
-            live,
         })
     }
 
@@ -96,7 +150,11 @@ impl WatchCache {
     /// retry reads fresh state.
     async fn settle(&self, result: Result<Object, StorageError>) -> Result<Object, StorageError> {
         match result {
-            Ok(object) => self.caught_up(object).await,
+            Ok(object) => {
+                self.wait_applied(super::revision_of(&object).unwrap_or(0))
+                    .await?;
+                Ok(object)
+            }
             Err(StorageError::Conflict {
                 key,
                 expected,
@@ -111,13 +169,6 @@ impl WatchCache {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Waits until the cache has applied the revision of `object`.
-    async fn caught_up(&self, object: Object) -> Result<Object, StorageError> {
-        self.wait_applied(super::revision_of(&object).unwrap_or(0))
-            .await?;
-        Ok(object)
     }
 
     async fn wait_applied(&self, revision: Revision) -> Result<(), StorageError> {
@@ -150,7 +201,6 @@ async fn apply_loop(
     backend: Arc<dyn Storage>,
     state: Arc<RwLock<CacheState>>,
     applied: watch::Sender<Revision>,
-    live: broadcast::Sender<Broadcast>,
     mut events: WatchStream,
 ) {
     loop {
@@ -163,6 +213,8 @@ async fn apply_loop(
                 }
             };
             let revision = event.revision;
+            // Encode outside the lock (once; every watcher reuses the bytes).
+            let _ = event.object.json();
             {
                 let mut s = state.write();
                 match event.event_type {
@@ -174,32 +226,28 @@ async fn apply_loop(
                     }
                 }
                 s.revision = revision;
-                s.window.push_back(event.clone());
-                while s.window.len() > s.capacity {
-                    if let Some(dropped) = s.window.pop_front() {
-                        s.oldest = dropped.revision;
-                    }
-                }
-                let _ = live.send(Some(event));
+                s.push(event);
             }
             let _ = applied.send(revision);
         }
-        if applied.is_closed() && live.receiver_count() == 0 {
+        if applied.is_closed() {
             // Nobody holds the cache any more.
             return;
         }
-        // Resync: reload everything, end every watcher, start a new window.
+        // Resync: reload everything, void every cursor, start a new window.
         loop {
             match snapshot_and_follow(backend.as_ref()).await {
                 Ok(((objects, revision), feed)) => {
-                    let mut s = state.write();
-                    s.objects = objects;
-                    s.revision = revision;
-                    s.window.clear();
-                    s.oldest = revision;
-                    let _ = live.send(None);
-                    drop(s);
-                    let _ = applied.send(revision);
+                    {
+                        let mut s = state.write();
+                        s.objects = objects;
+                        s.revision = revision;
+                        s.window.clear();
+                        s.bytes = 0;
+                        s.oldest = revision;
+                        s.epoch += 1;
+                    }
+                    applied.send_modify(|r| *r = revision);
                     events = feed;
                     break;
                 }
@@ -207,6 +255,64 @@ async fn apply_loop(
                     tracing::error!(error = %e, "watch cache cannot relist its backend");
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
+            }
+        }
+    }
+}
+
+/// One watcher's position in the window.
+struct Cursor {
+    state: Arc<RwLock<CacheState>>,
+    applied: watch::Receiver<Revision>,
+    prefix: String,
+    /// Every event up to this revision has been taken.
+    last: Revision,
+    epoch: u64,
+    pending: VecDeque<Arc<WatchEvent>>,
+    ended: bool,
+}
+
+impl Cursor {
+    /// Takes the next batch of events after `last` from the window.
+    fn read(&mut self) -> Result<(), StorageError> {
+        let s = self.state.read();
+        if s.epoch != self.epoch || self.last < s.oldest {
+            return Err(StorageError::Expired {
+                requested: self.last,
+                oldest: s.oldest,
+            });
+        }
+        let start = s.window.partition_point(|e| e.revision <= self.last);
+        for (taken, event) in s.window.range(start..).enumerate() {
+            if taken == READ_BATCH {
+                return Ok(());
+            }
+            self.last = event.revision;
+            if event.key.starts_with(&self.prefix) {
+                self.pending.push_back(event.clone());
+            }
+        }
+        self.last = self.last.max(s.revision);
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Option<Result<WatchEvent, StorageError>> {
+        loop {
+            if self.ended {
+                return None;
+            }
+            if let Some(event) = self.pending.pop_front() {
+                return Some(Ok((*event).clone()));
+            }
+            // Mark the notification seen before reading, so an event applied
+            // after the read still wakes us.
+            self.applied.borrow_and_update();
+            if let Err(e) = self.read() {
+                self.ended = true;
+                return Some(Err(e));
+            }
+            if self.pending.is_empty() && self.applied.changed().await.is_err() {
+                return None;
             }
         }
     }
@@ -242,7 +348,7 @@ impl Storage for WatchCache {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StorageError> {
-        let (backlog, receiver) = {
+        let epoch = {
             let s = self.state.read();
             // Newer than anything applied: a revision from before a restart
             // of a backend that does not keep revisions. Relisting fixes it.
@@ -252,47 +358,24 @@ impl Storage for WatchCache {
                     oldest: s.oldest,
                 });
             }
-            let backlog: Vec<Arc<WatchEvent>> = s
-                .window
-                .iter()
-                .filter(|e| e.revision > after && e.key.starts_with(prefix))
-                .cloned()
-                .collect();
-            // Subscribing under the read lock: the applier publishes under the
-            // write lock, so every event is either in `backlog` or live.
-            (backlog, self.live.subscribe())
+            s.epoch
         };
-        let prefix = prefix.to_string();
-        let last_backlog = backlog.last().map(|e| e.revision).unwrap_or(after);
-        let backlog = futures::stream::iter(backlog.into_iter().map(|e| Ok((*e).clone())));
-        let live = BroadcastStream::new(receiver)
-            .map(move |item| match item {
-                Ok(Some(event)) => Ok(Some(event)),
-                Ok(None) | Err(BroadcastStreamRecvError::Lagged(_)) => Err(StorageError::Expired {
-                    requested: after,
-                    oldest: after + 1,
-                }),
-            })
-            .scan(false, |ended, item| {
-                let out = if *ended {
-                    None
-                } else {
-                    *ended = item.is_err();
-                    Some(item)
-                };
-                futures::future::ready(out)
-            })
-            .filter_map(move |item| {
-                let out = match item {
-                    Ok(Some(e)) if e.revision > last_backlog && e.key.starts_with(&prefix) => {
-                        Some(Ok((*e).clone()))
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                };
-                futures::future::ready(out)
-            });
-        Ok(Box::pin(backlog.chain(live)))
+        let cursor = Cursor {
+            state: self.state.clone(),
+            applied: self.applied.clone(),
+            prefix: prefix.to_string(),
+            last: after,
+            epoch,
+            pending: VecDeque::new(),
+            ended: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(
+            cursor,
+            |mut cursor| async move {
+                let item = cursor.next().await?;
+                Some((item, cursor))
+            },
+        )))
     }
 
     async fn current_revision(&self) -> Result<Revision, StorageError> {
