@@ -14,7 +14,7 @@ use super::body::MAX_BODY_BYTES;
 use super::namespaces::NamespaceFinalizer;
 use super::registry::{Registry, ResourceType};
 use super::request_info::{self, Query, RequestInfo};
-use super::{deletes, discovery, reads, watch, writes};
+use super::{deletes, discovery, reads, scale, watch, writes};
 use crate::status::ApiError;
 use crate::storage::{Object, Storage, StorageError};
 
@@ -147,6 +147,16 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
     match target.info.subresource.as_deref() {
         None => {}
         Some("status") if target.rt.has_status => {}
+        Some("scale") if target.rt.has_scale && target.info.name.is_some() => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+                .await
+                .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+            return scale::handle(api, &target, &parts.method, content_type, &bytes).await;
+        }
         Some(_) => return Err(ApiError::no_such_path(&path)),
     }
     let content_type = parts

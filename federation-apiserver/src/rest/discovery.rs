@@ -197,6 +197,17 @@ pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Opt
                 "verbs": STATUS_VERBS,
             }));
         }
+        if t.has_scale {
+            resources.push(json!({
+                "name": format!("{}/scale", t.plural),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": STATUS_VERBS,
+            }));
+        }
     }
     Some(json!({
         "kind": "APIResourceList",
@@ -364,12 +375,23 @@ fn aggregated_resource(t: &ResourceType) -> Value {
         "verbs": t.verbs(),
     });
     insert_names(&mut entry, t);
+    let mut subresources = Vec::new();
     if t.has_status {
-        entry["subresources"] = json!([{
+        subresources.push(json!({
             "subresource": "status",
             "responseKind": response_kind,
             "verbs": STATUS_VERBS,
-        }]);
+        }));
+    }
+    if t.has_scale {
+        subresources.push(json!({
+            "subresource": "scale",
+            "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "verbs": STATUS_VERBS,
+        }));
+    }
+    if !subresources.is_empty() {
+        entry["subresources"] = Value::Array(subresources);
     }
     entry
 }

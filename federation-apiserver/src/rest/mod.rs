@@ -9,6 +9,7 @@ pub mod object_meta;
 pub mod reads;
 pub mod registry;
 pub mod request_info;
+pub mod scale;
 pub mod selectors;
 pub mod validation;
 pub mod watch;

@@ -31,6 +31,8 @@ pub struct ResourceType {
     /// Whether `/status` is a subresource: then the main resource ignores
     /// status changes and `/status` changes only status.
     pub has_status: bool,
+    /// Whether `/scale` (an `autoscaling/v1 Scale` over `spec.replicas`) is served.
+    pub has_scale: bool,
     /// Schema validation (decode into the k8s-openapi type).
     pub schema_check: SchemaCheck,
     /// Field selector labels served beyond `metadata.name`/`metadata.namespace`.
@@ -123,6 +125,11 @@ impl From<Spec> for ResourceType {
             short_names: s.short_names.iter().map(|s| s.to_string()).collect(),
             categories: s.categories.iter().map(|s| s.to_string()).collect(),
             has_status: s.has_status,
+            // The built-in kinds whose replicas `kubectl scale` can change.
+            has_scale: matches!(
+                (s.group, s.plural),
+                ("apps", "deployments") | ("apps", "statefulsets") | ("apps", "replicasets")
+            ),
             schema_check: s.schema_check,
             extra_field_labels: s.extra_field_labels.iter().map(|s| s.to_string()).collect(),
         }
