@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
-use super::{Revision, StorageError, WatchEvent, WatchStream};
+use super::{ListOptions, ListResult, Revision, Storage, StorageError, WatchEvent, WatchStream};
 
 /// How many events a backend buffers for a slow watcher before cutting it off.
 pub const BACKEND_EVENT_BUFFER: usize = 1 << 16;
@@ -70,6 +70,20 @@ impl EventHub {
             receiver: self.sender.subscribe(),
             prefix: prefix.to_string(),
         }
+    }
+
+    /// [`Storage::list_and_watch`] for a backend publishing through this hub:
+    /// subscribed first, so every event committed after the list's snapshot
+    /// is in the subscription; older ones are filtered by revision.
+    pub async fn list_and_watch(
+        &self,
+        storage: &dyn Storage,
+        prefix: &str,
+    ) -> Result<(ListResult, WatchStream), StorageError> {
+        let subscription = self.subscribe(prefix);
+        let list = storage.list(prefix, &ListOptions::default()).await?;
+        let events = subscription.after(list.revision);
+        Ok((list, events))
     }
 
     /// Turns a receiver into a stream of events under `prefix` newer than `after`.

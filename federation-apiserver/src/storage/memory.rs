@@ -135,12 +135,7 @@ impl Storage for MemoryStorage {
         &self,
         prefix: &str,
     ) -> Result<(ListResult, WatchStream), StorageError> {
-        // Subscribed first: every event committed after the list's snapshot
-        // is in the subscription; older ones are filtered by revision.
-        let subscription = self.hub.subscribe(prefix);
-        let list = self.list(prefix, &ListOptions::default()).await?;
-        let events = subscription.after(list.revision);
-        Ok((list, events))
+        self.hub.list_and_watch(self, prefix).await
     }
 
     async fn current_revision(&self) -> Result<Revision, StorageError> {
