@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod body;
+pub mod crd_schema;
 pub mod deletes;
 pub mod discovery;
 pub mod namespaces;
