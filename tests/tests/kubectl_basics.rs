@@ -536,7 +536,7 @@ data: {v: "1"}
     let header = table.next_line(Duration::from_secs(10));
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["NAME", "AGE"]
+        ["NAME", "DATA", "AGE"]
     );
     assert!(table
         .next_line(Duration::from_secs(10))

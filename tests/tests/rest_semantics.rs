@@ -1503,6 +1503,10 @@ fn discovery_describes_every_served_resource() {
             if k.has_status {
                 v.push(format!("{}/{}/status", k.api_version(), k.plural));
             }
+            // `/scale` for the kinds whose replicas kubectl can scale.
+            if matches!(k.plural, "deployments" | "statefulsets" | "replicasets") {
+                v.push(format!("{}/{}/scale", k.api_version(), k.plural));
+            }
             v
         })
         .collect();

@@ -56,6 +56,8 @@ pub struct Target {
     pub info: RequestInfo,
     pub rt: Arc<ResourceType>,
     pub query: Query,
+    /// The request's `Accept` header (tables, see [`super::table`]).
+    pub accept: Option<String>,
 }
 
 impl Target {
@@ -131,6 +133,15 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
     ) {
         return Ok(response);
     }
+    if let Some(response) = super::openapi::response(
+        &api.registry,
+        &parts.method,
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+    ) {
+        return Ok(response);
+    }
     let info = request_info::parse(&path).ok_or_else(|| ApiError::no_such_path(&path))?;
     let rt = api
         .registry
@@ -140,9 +151,15 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
         return Err(ApiError::no_such_path(&path));
     }
     let target = Target {
-        query: Query::parse(parts.uri.query()),
+        query: Query::parse(parts.uri.query()).with_user_agent(
+            parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        ),
         info,
         rt,
+        accept: accept.clone(),
     };
     match target.info.subresource.as_deref() {
         None => {}

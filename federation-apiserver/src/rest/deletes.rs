@@ -164,6 +164,7 @@ pub async fn delete_collection(
             },
             rt: target.rt.clone(),
             query: target.query.clone(),
+            accept: target.accept.clone(),
         };
         match delete_one(api, &per_object, &name, &options, dry_run).await {
             Ok(v) => deleted.push(v),

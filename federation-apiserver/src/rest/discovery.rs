@@ -658,7 +658,13 @@ mod tests {
                         "{resource}"
                     );
                     for sub in resource["subresources"].as_array().into_iter().flatten() {
-                        assert_eq!(&sub["responseKind"], kind);
+                        match sub["subresource"].as_str() {
+                            Some("scale") => assert_eq!(
+                                sub["responseKind"],
+                                json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+                            ),
+                            _ => assert_eq!(&sub["responseKind"], kind),
+                        }
                     }
                     seen += 1;
                 }
@@ -671,7 +677,9 @@ mod tests {
         assert_eq!(
             deployments["subresources"],
             json!([{"subresource": "status", "verbs": ["get", "patch", "update"],
-                "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"}}])
+                "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"}},
+                {"subresource": "scale", "verbs": ["get", "patch", "update"],
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}}])
         );
     }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::api::{object_response, ApiState, Target};
 use super::selectors::{FieldSelector, LabelSelector};
+use super::table;
 use crate::status::ApiError;
 use crate::storage::{Filter, ListOptions, Object};
 
@@ -26,6 +27,7 @@ pub fn selection(target: &Target) -> Result<Option<Filter>, ApiError> {
 }
 
 pub async fn get(api: &ApiState, target: &Target) -> Result<Response, ApiError> {
+    let table = table::requested(target)?;
     let name = target.name();
     let object = api
         .storage
@@ -33,6 +35,9 @@ pub async fn get(api: &ApiState, target: &Target) -> Result<Response, ApiError> 
         .await
         .map_err(|e| target.storage_error(name, e))?
         .ok_or_else(|| ApiError::not_found(&target.rt.group, &target.rt.plural, name))?;
+    if let Some(table) = table {
+        return Ok(table.response(&table.object_table(object.value(), true)));
+    }
     Ok(object_response(StatusCode::OK, &object))
 }
 
@@ -75,6 +80,7 @@ fn decode_continue(token: &str, prefix: &str) -> Result<(String, u64), ApiError>
 /// report the first page's revision, so a watch from it replays every change
 /// made while paging (an object may then be seen twice, never missed).
 pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError> {
+    let table = table::requested(target)?;
     let prefix = target.rt.namespace_prefix(target.namespace());
     let limit = match target.query.get("limit") {
         Some(l) => l
@@ -108,6 +114,17 @@ pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError>
         .continue_after
         .as_deref()
         .map(|k| encode_continue(k, revision));
+    if let Some(table) = table {
+        let objects: Vec<&Value> = page.items.iter().map(|(_, o)| o.value()).collect();
+        let body = table.table(
+            &objects,
+            revision.to_string(),
+            continue_token,
+            true,
+            chrono::Utc::now(),
+        );
+        return Ok(table.response(&body));
+    }
     let items: Vec<&Object> = page.items.iter().map(|(_, o)| o).collect();
     Ok(list_response(target, revision, continue_token, &items))
 }

@@ -77,6 +77,8 @@ pub fn parse(path: &str) -> Option<RequestInfo> {
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     pairs: Vec<(String, String)>,
+    /// The request's `User-Agent` (the default field manager of writes).
+    user_agent: Option<String>,
 }
 
 impl Query {
@@ -89,7 +91,20 @@ impl Query {
                     .collect()
             })
             .unwrap_or_default();
-        Self { pairs }
+        Self {
+            pairs,
+            user_agent: None,
+        }
+    }
+
+    /// This query, for a request with this `User-Agent` header.
+    pub fn with_user_agent(mut self, user_agent: Option<&str>) -> Self {
+        self.user_agent = user_agent.map(str::to_string);
+        self
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
     }
 
     /// The last value of `key`, if present and non-empty.

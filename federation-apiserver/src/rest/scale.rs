@@ -165,6 +165,7 @@ pub async fn handle(
                 let mut changed = current.value().clone();
                 changed["spec"]["replicas"] = json!(replicas);
                 let mut new = object_meta::prepare_update(rt, &current, changed, false);
+                super::apply::record_update(target, &current, &mut new);
                 set_revision(&mut new, current_rev);
                 if !differs(&current, &new) || target.query.dry_run() {
                     return Ok(json_response(StatusCode::OK, &to_scale(&new)));

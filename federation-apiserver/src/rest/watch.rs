@@ -27,9 +27,10 @@ use tokio::sync::mpsc;
 
 use super::api::{ApiState, Target};
 use super::reads;
+use super::table::TableRequest;
 use crate::status::ApiError;
 use crate::storage::{
-    EventType, Filter, ListOptions, Revision, StorageError, WatchEvent, WatchStream,
+    EventType, Filter, ListOptions, Object, Revision, StorageError, WatchEvent, WatchStream,
 };
 
 /// Frames buffered per watcher between its task and its connection.
@@ -48,6 +49,27 @@ fn frame_json(event_type: &str, json: &[u8]) -> Bytes {
     out.extend_from_slice(json);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
+}
+
+/// Encodes ADDED/MODIFIED/DELETED events: the stored object's own JSON, or
+/// — for watches that asked for tables (`kubectl get -w`) — a one-row Table
+/// whose `columnDefinitions` only the first event carries, as kube-apiserver
+/// does. BOOKMARK and ERROR events are never tables.
+struct EventEncoder {
+    table: Option<TableRequest>,
+    headers_sent: bool,
+}
+
+impl EventEncoder {
+    fn event(&mut self, event_type: &str, object: &Object) -> Bytes {
+        match &self.table {
+            None => frame_json(event_type, object.json()),
+            Some(table) => {
+                let headers = !std::mem::replace(&mut self.headers_sent, true);
+                frame(event_type, &table.object_table(object.value(), headers))
+            }
+        }
+    }
 }
 
 /// A BOOKMARK event; `initial_end` marks the end of the initial events.
@@ -83,6 +105,10 @@ fn translate(event: &WatchEvent, filter: &Option<Filter>) -> Option<&'static str
 
 pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, ApiError> {
     let query = &target.query;
+    let mut encoder = EventEncoder {
+        table: super::table::requested(target)?,
+        headers_sent: false,
+    };
     let mut filter = reads::selection(target)?;
     if let Some(name) = target.info.name.clone() {
         // The legacy single-object form: GET .../NAME?watch=true.
@@ -136,7 +162,7 @@ pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, Api
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(FRAME_BUFFER);
     let mut initial_frames: Vec<Bytes> = initial
         .iter()
-        .map(|(_, o)| frame_json("ADDED", o.json()))
+        .map(|(_, o)| encoder.event("ADDED", o))
         .collect();
     if send_initial {
         initial_frames.push(bookmark(
@@ -149,6 +175,7 @@ pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, Api
     let job = WatchJob {
         api: api.clone(),
         target_kind: (target.rt.kind.clone(), target.rt.api_version()),
+        encoder,
         filter,
         bookmarks,
         timeout,
@@ -168,6 +195,7 @@ pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, Api
 struct WatchJob {
     api: Arc<ApiState>,
     target_kind: (String, String),
+    encoder: EventEncoder,
     filter: Option<Filter>,
     bookmarks: bool,
     timeout: Option<Duration>,
@@ -189,7 +217,7 @@ impl WatchJob {
                 self.last = event.revision;
                 match translate(&event, &self.filter) {
                     Some(t) => tx
-                        .send(Ok(frame_json(t, event.object.json())))
+                        .send(Ok(self.encoder.event(t, &event.object)))
                         .await
                         .is_ok(),
                     None => true,

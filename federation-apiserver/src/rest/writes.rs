@@ -11,6 +11,9 @@ use super::api::{json_response, object_response, ApiState, Target};
 use super::body::{self, PatchType};
 use super::namespaces;
 use super::object_meta::{self, differs, finalizers, is_terminating, meta_mut, meta_str};
+use super::openapi::FieldCheck;
+use super::patch_meta;
+use super::strategic_merge;
 use super::validation;
 use crate::status::ApiError;
 use crate::storage::{revision_of, set_revision, Revision, StorageError};
@@ -33,7 +36,8 @@ pub async fn create(
             rt.kind, rt.plural
         )));
     }
-    let mut object = body::decode_object(content_type, bytes)?;
+    let fields = FieldCheck::new(target);
+    let mut object = fields.checked(body::decode_object(content_type, bytes))?;
     let rule = validation::name_rule(rt);
     let name_missing = meta_str(&object, "name").is_none_or(str::is_empty);
     if name_missing {
@@ -59,6 +63,7 @@ pub async fn create(
     // with the path's, which would hide a body naming another namespace.
     validation::validate_object(rt, &object, target.namespace(), None)?;
     object_meta::prepare_create(rt, &mut object, target.namespace());
+    super::apply::record_create(target, &mut object);
     let name = meta_str(&object, "name").unwrap_or("").to_string();
     // Held until the object is stored: see `NamespaceFinalizer::create_gate`.
     let finalizer = api.namespace_finalizer();
@@ -80,14 +85,14 @@ pub async fn create(
         {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
-        return Ok(json_response(StatusCode::CREATED, &object));
+        return Ok(fields.respond(json_response(StatusCode::CREATED, &object)));
     }
     let stored = api
         .storage
         .create(&target.key(&name), object)
         .await
         .map_err(|e| target.storage_error(&name, e))?;
-    Ok(object_response(StatusCode::CREATED, &stored))
+    Ok(fields.respond(object_response(StatusCode::CREATED, &stored)))
 }
 
 /// The resourceVersion a client sent in the body, if any (`""` = none).
@@ -119,7 +124,12 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let object = body::decode_object(content_type, bytes)?;
     let expected = client_revision(target, &object)?;
-    write_existing(api, target, expected, |_current| Ok(object.clone())).await
+    let fields = FieldCheck::new(target);
+    write_existing(api, target, expected, |_current| {
+        fields.checked(Ok(object.clone()))
+    })
+    .await
+    .map(|response| fields.respond(response))
 }
 
 pub async fn patch(
@@ -129,8 +139,14 @@ pub async fn patch(
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
     let patch_type = body::patch_type(content_type)?;
+    if patch_type == PatchType::Apply {
+        return super::apply::apply(api, target, bytes).await;
+    }
+    // Strategic merge patch needs the kind's patch metadata: built-ins only.
+    let smp_schema = patch_meta::for_kind(&target.rt.group, &target.rt.version, &target.rt.kind);
     let patch = match patch_type {
         PatchType::Json | PatchType::Merge => body::decode_patch(patch_type, bytes)?,
+        PatchType::StrategicMerge if smp_schema.is_some() => body::decode_patch(patch_type, bytes)?,
         PatchType::StrategicMerge | PatchType::Apply => {
             return Err(ApiError::unsupported_media_type(format!(
                 "the patch type {} is not supported yet; use --type=merge or --type=json",
@@ -140,13 +156,18 @@ pub async fn patch(
     };
     // A merge patch may carry metadata.resourceVersion as a precondition.
     let expected = match patch_type {
-        PatchType::Merge => client_revision(target, &patch)?,
+        PatchType::Merge | PatchType::StrategicMerge => client_revision(target, &patch)?,
         _ => None,
     };
+    let fields = FieldCheck::new(target);
     write_existing(api, target, expected, |current| {
-        apply_patch(patch_type, current, &patch)
+        fields.checked(match patch_type {
+            PatchType::StrategicMerge => Ok(strategic_merge::apply(current, &patch, smp_schema)?),
+            _ => apply_patch(patch_type, current, &patch),
+        })
     })
     .await
+    .map(|response| fields.respond(response))
 }
 
 /// Applies a JSON patch (RFC 6902) or merge patch (RFC 7396) to `current`.
@@ -210,6 +231,7 @@ async fn write_existing(
         }
         validation::validate_object(rt, &new, target.namespace(), Some(&name))?;
         let mut new = object_meta::prepare_update(rt, &current, new, status_only);
+        super::apply::record_update(target, &current, &mut new);
         set_revision(&mut new, current_rev);
         if !differs(&current, &new) {
             return Ok(object_response(StatusCode::OK, &current));
