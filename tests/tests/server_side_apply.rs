@@ -507,3 +507,39 @@ fn kube_rs_controller_applies_spec_and_status() {
         assert!(s.conditions.is_none());
     });
 }
+
+/// `fieldValidation` applies to server-side apply too: kubectl's default
+/// (Strict) refuses an unknown field, Warn drops it with a warning.
+#[test]
+fn server_side_apply_validates_fields() {
+    let server = ApiServer::start().unwrap();
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict}\ndata: {a: \"1\"}\ndataz: {b: \"2\"}\n";
+    let refused = server.kubectl_stdin(&["apply", "--server-side", "-f", "-"], manifest);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("strict decoding error: unknown field \"dataz\""),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        server
+            .https()
+            .get("/api/v1/namespaces/default/configmaps/strict")
+            .unwrap()
+            .status,
+        404
+    );
+    let warned = server.kubectl_stdin(
+        &["apply", "--server-side", "--validate=warn", "-f", "-"],
+        manifest,
+    );
+    assert!(warned.status.success(), "{}", stderr(&warned));
+    assert!(
+        stderr(&warned).contains("unknown field \"dataz\""),
+        "{}",
+        stderr(&warned)
+    );
+    let stored = get(&server, "/api/v1/namespaces/default/configmaps/strict");
+    assert_eq!(stored["data"], json!({"a": "1"}));
+    assert!(stored.get("dataz").is_none());
+}

@@ -36,6 +36,7 @@ use serde_json::Value;
 use super::api::{json_response, object_response, ApiState, Target};
 use super::body::{self, PatchType};
 use super::object_meta::{self, differs, finalizers, is_terminating, meta_str};
+use super::openapi::FieldCheck;
 use super::{namespaces, validation};
 use crate::status::{ApiError, Cause};
 use crate::storage::{revision_of, set_revision, StorageError};
@@ -211,16 +212,29 @@ fn sync_last_applied(manager: &str, live: &Value, config: &Value, new: &mut Valu
     }
 }
 
-/// `PATCH` with `application/apply-patch+yaml`.
+/// `PATCH` with `application/apply-patch+yaml`. The configuration passes
+/// `fieldValidation` first (kubectl's `--server-side` sends `Strict`), like
+/// every other write.
 pub async fn apply(
     api: &ApiState,
     target: &Target,
     bytes: &[u8],
 ) -> Result<axum::response::Response, ApiError> {
+    let fields = FieldCheck::new(target);
+    let config = fields.checked(body::decode_patch(PatchType::Apply, bytes))?;
+    apply_config(api, target, config)
+        .await
+        .map(|response| fields.respond(response))
+}
+
+async fn apply_config(
+    api: &ApiState,
+    target: &Target,
+    mut config: Value,
+) -> Result<axum::response::Response, ApiError> {
     let rt = &target.rt;
     let manager = apply_manager(target)?;
     let force = target.query.flag("force");
-    let mut config = body::decode_patch(PatchType::Apply, bytes)?;
     let sent_managed = config
         .get("metadata")
         .and_then(|m| m.get("managedFields"))
