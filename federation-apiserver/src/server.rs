@@ -192,6 +192,11 @@ pub async fn start(
     state.bookmark_interval = Duration::from_secs(config.bookmark_interval_seconds.max(1));
     let api = Arc::new(state);
     api.namespace_finalizer().resume_all().await?;
+    // Serve the stored CRDs from the first request on, then keep in step.
+    if let Err(e) = crate::rest::crd::controller::reconcile(&api).await {
+        tracing::warn!(error = %e, "initial CRD pass failed; the controller retries");
+    }
+    crate::rest::crd::controller::spawn(api.clone());
 
     let app = router(api.clone(), authenticator);
     let kubeconfig = kubeconfig::write_admin_kubeconfig(

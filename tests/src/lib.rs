@@ -234,9 +234,22 @@ impl Drop for ApiServer {
 
 /// Runs a kubectl binary with a kubeconfig.
 pub fn kubectl_at(binary: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    kubectl_at_env(binary, kubeconfig, args, stdin, &[])
+}
+
+/// [`kubectl_at`] with extra environment variables for kubectl (such as
+/// `KUBE_EDITOR` for `kubectl edit`).
+pub fn kubectl_at_env(
+    binary: &str,
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(binary);
     cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    cmd.envs(env.iter().copied());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()

@@ -1544,6 +1544,10 @@ fn discovery_describes_every_served_resource() {
                     root == "/api",
                     "{root} holds group {name:?}"
                 );
+                // CustomResourceDefinitions: see custom_resources.rs.
+                if name == "apiextensions.k8s.io" {
+                    continue;
+                }
                 for version in group["versions"].as_array().unwrap() {
                     assert_eq!(version["freshness"], "Current");
                     let v = version["version"].as_str().unwrap();

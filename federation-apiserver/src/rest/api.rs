@@ -21,7 +21,11 @@ use crate::storage::{Object, Storage, StorageError};
 /// Everything a request handler needs.
 pub struct ApiState {
     pub storage: Arc<dyn Storage>,
-    pub registry: Registry,
+    /// The served types now: built-ins plus established CRDs, replaced as a
+    /// whole by the CRD controller. Each request takes one snapshot.
+    registry: parking_lot::RwLock<Arc<Registry>>,
+    /// The types served without any CRD (what the registry is rebuilt from).
+    base: Registry,
     /// `host:port` advertised in `/api` discovery.
     pub server_address: String,
     /// How often watches that asked for bookmarks get one.
@@ -37,12 +41,29 @@ impl ApiState {
         let namespaces = Arc::new(NamespaceFinalizer::new(storage.clone(), &registry));
         Self {
             storage,
-            registry,
+            registry: parking_lot::RwLock::new(Arc::new(registry.clone())),
+            base: registry,
             server_address,
             bookmark_interval: Duration::from_secs(10),
             shutting_down: tokio::sync::watch::channel(false).1,
             namespaces,
         }
+    }
+
+    /// A snapshot of the served types.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().clone()
+    }
+
+    /// The types served without any CRD.
+    pub fn base_registry(&self) -> &Registry {
+        &self.base
+    }
+
+    /// Replaces the served types (the CRD controller's rebuild).
+    pub fn set_registry(&self, registry: Registry) {
+        self.namespaces.set_types(registry.namespaced());
+        *self.registry.write() = Arc::new(registry);
     }
 
     /// The task runner that empties deleted namespaces.
@@ -92,6 +113,22 @@ impl Target {
     }
 }
 
+/// A stored object as served through `rt`'s version: custom resources are
+/// stored once for all versions, so their `apiVersion` is set to the
+/// version read through (conversion strategy `None`, as in Kubernetes).
+pub fn as_served(rt: &ResourceType, object: &Object) -> Object {
+    if rt.crd.is_none() {
+        return object.clone();
+    }
+    let want = rt.api_version();
+    if object.value().get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
+        return object.clone();
+    }
+    let mut value = object.value().clone();
+    value["apiVersion"] = Value::String(want);
+    crate::storage::object(value)
+}
+
 /// Serialises a response object as JSON with the given status code.
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
@@ -119,13 +156,14 @@ pub async fn handle(State(api): State<Arc<ApiState>>, request: Request) -> Respo
 async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
+    let registry = api.registry();
     let accept = parts
         .headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if let Some(response) = discovery::discovery_response(
-        &api.registry,
+        &registry,
         &parts.method,
         &path,
         accept.as_deref(),
@@ -134,7 +172,7 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
         return Ok(response);
     }
     if let Some(response) = super::openapi::response(
-        &api.registry,
+        &registry,
         &parts.method,
         &path,
         parts.uri.query(),
@@ -143,8 +181,7 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
         return Ok(response);
     }
     let info = request_info::parse(&path).ok_or_else(|| ApiError::no_such_path(&path))?;
-    let rt = api
-        .registry
+    let rt = registry
         .lookup(&info.group, &info.version, &info.resource)
         .ok_or_else(|| ApiError::no_such_path(&path))?;
     if info.namespace.is_some() && !rt.namespaced {

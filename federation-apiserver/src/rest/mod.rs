@@ -3,6 +3,7 @@
 pub mod api;
 pub mod apply;
 pub mod body;
+pub mod crd;
 pub mod crd_schema;
 pub mod deletes;
 pub mod discovery;
@@ -18,6 +19,7 @@ pub mod scale;
 pub mod selectors;
 pub mod strategic_merge;
 pub mod table;
+pub mod type_behaviour;
 pub mod validation;
 pub mod watch;
 pub mod writes;

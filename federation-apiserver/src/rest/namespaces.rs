@@ -71,7 +71,7 @@ pub async fn ensure_system_namespaces(
 /// with finalizers are marked and waited for.
 pub struct NamespaceFinalizer {
     storage: Arc<dyn Storage>,
-    types: Vec<Arc<ResourceType>>,
+    types: parking_lot::RwLock<Vec<Arc<ResourceType>>>,
     in_progress: Mutex<HashSet<String>>,
     gate: tokio::sync::RwLock<()>,
 }
@@ -80,10 +80,15 @@ impl NamespaceFinalizer {
     pub fn new(storage: Arc<dyn Storage>, registry: &Registry) -> Self {
         Self {
             storage,
-            types: registry.namespaced(),
+            types: parking_lot::RwLock::new(dedup(registry.namespaced())),
             in_progress: Mutex::new(HashSet::new()),
             gate: tokio::sync::RwLock::new(()),
         }
+    }
+
+    /// Replaces the namespaced types emptied with a namespace (after a CRD change).
+    pub fn set_types(&self, types: Vec<Arc<ResourceType>>) {
+        *self.types.write() = dedup(types);
     }
 
     /// Restarts finalization of every namespace left terminating (after a restart).
@@ -105,7 +110,8 @@ impl NamespaceFinalizer {
     /// One pass: deletes or marks what the namespace holds; true when empty.
     async fn sweep(&self, namespace: &str) -> Result<bool, StorageError> {
         let mut empty = true;
-        for rt in &self.types {
+        let types = self.types.read().clone();
+        for rt in &types {
             let prefix = rt.namespace_prefix(Some(namespace));
             let page = self.storage.list(&prefix, &ListOptions::default()).await?;
             for (key, object) in page.items {
@@ -208,4 +214,14 @@ pub fn finalize_in_background(finalizer: Arc<NamespaceFinalizer>, namespace: &st
         finalizer.run(&namespace).await;
         finalizer.in_progress.lock().remove(&namespace);
     });
+}
+
+/// One type per storage prefix (a CRD served at several versions stores its
+/// objects once).
+fn dedup(types: Vec<Arc<ResourceType>>) -> Vec<Arc<ResourceType>> {
+    let mut seen = HashSet::new();
+    types
+        .into_iter()
+        .filter(|t| seen.insert(t.key_prefix()))
+        .collect()
 }

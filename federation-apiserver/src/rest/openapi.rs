@@ -18,15 +18,14 @@
 //! (kubectl caches those on disk); ETag / `If-None-Match` work on every document.
 //! [`fields`] checks objects against the same schemas (`fieldValidation`).
 //!
-//! Custom resources and Flotilla's own kinds: give `publish` a
-//! [`SchemaSource`] that answers for them first (e.g. from a schema carried
-//! by their `ResourceType`, such as a CRD's `openAPIV3Schema` wrapped as one
-//! component named by [`schemas::custom_name`]) and falls back to
-//! [`BuiltinSchemas`]; add whatever the schema depends on to `fingerprint`
-//! so the documents are rebuilt when it changes. Until then such kinds are
-//! published with [`schemas::permissive_schema`], which is enough for apply
-//! and field validation (kubectl sees `fieldValidation` on their PATCH).
+//! Custom resources: `publish` uses [`custom::CustomSchemas`], which answers
+//! for every type carrying a structural schema (a CRD's `openAPIV3Schema`,
+//! as one component named by [`schemas::custom_name`]) and falls back to
+//! [`BuiltinSchemas`]; those schemas are part of `fingerprint`, so the
+//! documents are rebuilt when a CRD changes. Kinds without any schema are
+//! published with [`schemas::permissive_schema`].
 
+pub mod custom;
 pub mod fields;
 pub mod schemas;
 pub mod v3;
@@ -105,6 +104,9 @@ fn fingerprint(registry: &Registry) -> u64 {
     for rt in registry.all() {
         (&rt.group, &rt.version, &rt.kind, &rt.plural).hash(&mut hasher);
         (rt.namespaced, rt.has_status, rt.has_scale).hash(&mut hasher);
+        if let Some(schema) = rt.schema_check.structural() {
+            schema.to_string().hash(&mut hasher);
+        }
     }
     hasher.finish()
 }
@@ -112,13 +114,14 @@ fn fingerprint(registry: &Registry) -> u64 {
 /// The documents for `registry`, built on first use and whenever it changes.
 fn published(registry: &Registry) -> Arc<Published> {
     static CACHE: RwLock<Option<Arc<Published>>> = RwLock::new(None);
-    let fingerprint = fingerprint(registry);
+    let fingerprint = registry.fingerprint(fingerprint);
     if let Some(current) = CACHE.read().ok().and_then(|c| c.clone()) {
         if current.fingerprint == fingerprint {
             return current;
         }
     }
-    let built = Arc::new(publish(registry, BuiltinSchemas::get(), fingerprint));
+    let source = custom::CustomSchemas::new(registry);
+    let built = Arc::new(publish(registry, &source, fingerprint));
     if let Ok(mut cache) = CACHE.write() {
         *cache = Some(built.clone());
     }

@@ -308,6 +308,8 @@ pub fn for_kind(group: &str, version: &str, kind: &str) -> Option<&'static Schem
         ("policy", "v1", "PodDisruptionBudget") => &PDB,
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => &HPA,
         ("coordination.k8s.io", "v1", "Lease") => &METADATA_ONLY,
+        // Its lists (versions, columns, conditions) carry no patch strategy.
+        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => &METADATA_ONLY,
         _ => return None,
     })
 }

@@ -8,7 +8,7 @@ use http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::api::{object_response, ApiState, Target};
+use super::api::{as_served, object_response, ApiState, Target};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::table;
 use crate::status::ApiError;
@@ -38,7 +38,10 @@ pub async fn get(api: &ApiState, target: &Target) -> Result<Response, ApiError> 
     if let Some(table) = table {
         return Ok(table.response(&table.object_table(object.value(), true)));
     }
-    Ok(object_response(StatusCode::OK, &object))
+    Ok(object_response(
+        StatusCode::OK,
+        &as_served(&target.rt, &object),
+    ))
 }
 
 /// The opaque `continue` token: where the next page starts.
@@ -156,7 +159,7 @@ pub fn list_response(
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(item.json());
+        out.extend_from_slice(as_served(&target.rt, item).json());
     }
     out.extend_from_slice(b"]}");
     (

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Validates an object of one kind by decoding it into its typed form.
-/// Returns a human-readable description of the first schema error.
-pub type SchemaCheck = fn(&Value) -> Result<(), String>;
+pub use super::type_behaviour::{PrinterColumn, ScalePaths, Schema, SchemaCheck};
 
 /// One served resource (`deployments` in `apps/v1`).
 #[derive(Debug, Clone)]
@@ -31,12 +29,21 @@ pub struct ResourceType {
     /// Whether `/status` is a subresource: then the main resource ignores
     /// status changes and `/status` changes only status.
     pub has_status: bool,
-    /// Whether `/scale` (an `autoscaling/v1 Scale` over `spec.replicas`) is served.
+    /// Whether `/scale` (an `autoscaling/v1 Scale` over `scale_paths`) is served.
     pub has_scale: bool,
-    /// Schema validation (decode into the k8s-openapi type).
-    pub schema_check: SchemaCheck,
+    /// The fields `/scale` reads and writes.
+    pub scale_paths: ScalePaths,
+    /// Schema validation (decode into the k8s-openapi type, or a CRD schema).
+    pub schema_check: Schema,
     /// Field selector labels served beyond `metadata.name`/`metadata.namespace`.
     pub extra_field_labels: Vec<String>,
+    /// `List` kind (`DeploymentList`).
+    pub list_kind: String,
+    /// Table columns of a custom resource (`additionalPrinterColumns`);
+    /// `None`: the columns registered in `table` for the kind.
+    pub printer_columns: Option<Arc<Vec<PrinterColumn>>>,
+    /// The CRD serving this type (`None` for built-ins).
+    pub crd: Option<String>,
 }
 
 impl ResourceType {
@@ -78,7 +85,7 @@ impl ResourceType {
 
     /// `List` kind of this resource (`DeploymentList`).
     pub fn list_kind(&self) -> String {
-        format!("{}List", self.kind)
+        self.list_kind.clone()
     }
 
     /// Verbs advertised in discovery.
@@ -109,7 +116,7 @@ struct Spec {
     short_names: &'static [&'static str],
     categories: &'static [&'static str],
     has_status: bool,
-    schema_check: SchemaCheck,
+    schema_check: Schema,
     extra_field_labels: &'static [&'static str],
 }
 
@@ -130,8 +137,12 @@ impl From<Spec> for ResourceType {
                 (s.group, s.plural),
                 ("apps", "deployments") | ("apps", "statefulsets") | ("apps", "replicasets")
             ),
+            scale_paths: ScalePaths::default(),
             schema_check: s.schema_check,
             extra_field_labels: s.extra_field_labels.iter().map(|s| s.to_string()).collect(),
+            list_kind: format!("{}List", s.kind),
+            printer_columns: None,
+            crd: None,
         }
     }
 }
@@ -155,7 +166,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["ns"],
             categories: NONE,
             has_status: true,
-            schema_check: check_as::<core::Namespace>,
+            schema_check: Schema::Builtin(check_as::<core::Namespace>),
             extra_field_labels: &["status.phase"],
         },
         Spec {
@@ -167,7 +178,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["cm"],
             categories: NONE,
             has_status: false,
-            schema_check: check_as::<core::ConfigMap>,
+            schema_check: Schema::Builtin(check_as::<core::ConfigMap>),
             extra_field_labels: &[],
         },
         Spec {
@@ -179,7 +190,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: NONE,
             categories: NONE,
             has_status: false,
-            schema_check: check_as::<core::Secret>,
+            schema_check: Schema::Builtin(check_as::<core::Secret>),
             extra_field_labels: &["type"],
         },
         Spec {
@@ -191,7 +202,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["svc"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<core::Service>,
+            schema_check: Schema::Builtin(check_as::<core::Service>),
             extra_field_labels: &[],
         },
         Spec {
@@ -203,7 +214,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["sa"],
             categories: NONE,
             has_status: false,
-            schema_check: check_as::<core::ServiceAccount>,
+            schema_check: Schema::Builtin(check_as::<core::ServiceAccount>),
             extra_field_labels: &[],
         },
         Spec {
@@ -215,7 +226,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["ev"],
             categories: NONE,
             has_status: false,
-            schema_check: check_as::<core::Event>,
+            schema_check: Schema::Builtin(check_as::<core::Event>),
             extra_field_labels: &[
                 "involvedObject.kind",
                 "involvedObject.namespace",
@@ -239,7 +250,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["deploy"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<apps::Deployment>,
+            schema_check: Schema::Builtin(check_as::<apps::Deployment>),
             extra_field_labels: &[],
         },
         Spec {
@@ -251,7 +262,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["sts"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<apps::StatefulSet>,
+            schema_check: Schema::Builtin(check_as::<apps::StatefulSet>),
             extra_field_labels: &[],
         },
         Spec {
@@ -263,7 +274,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["ds"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<apps::DaemonSet>,
+            schema_check: Schema::Builtin(check_as::<apps::DaemonSet>),
             extra_field_labels: &[],
         },
         Spec {
@@ -275,7 +286,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["rs"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<apps::ReplicaSet>,
+            schema_check: Schema::Builtin(check_as::<apps::ReplicaSet>),
             extra_field_labels: &[],
         },
         Spec {
@@ -287,7 +298,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: NONE,
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<batch::Job>,
+            schema_check: Schema::Builtin(check_as::<batch::Job>),
             extra_field_labels: &[],
         },
         Spec {
@@ -299,7 +310,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["cj"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<batch::CronJob>,
+            schema_check: Schema::Builtin(check_as::<batch::CronJob>),
             extra_field_labels: &[],
         },
         Spec {
@@ -311,7 +322,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["ing"],
             categories: NONE,
             has_status: true,
-            schema_check: check_as::<networking::Ingress>,
+            schema_check: Schema::Builtin(check_as::<networking::Ingress>),
             extra_field_labels: &[],
         },
         Spec {
@@ -323,7 +334,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["pdb"],
             categories: NONE,
             has_status: true,
-            schema_check: check_as::<policy::PodDisruptionBudget>,
+            schema_check: Schema::Builtin(check_as::<policy::PodDisruptionBudget>),
             extra_field_labels: &[],
         },
         Spec {
@@ -335,7 +346,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["hpa"],
             categories: ALL,
             has_status: true,
-            schema_check: check_as::<autoscaling::HorizontalPodAutoscaler>,
+            schema_check: Schema::Builtin(check_as::<autoscaling::HorizontalPodAutoscaler>),
             extra_field_labels: &[],
         },
         Spec {
@@ -347,7 +358,22 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: NONE,
             categories: NONE,
             has_status: false,
-            schema_check: check_as::<coordination::Lease>,
+            schema_check: Schema::Builtin(check_as::<coordination::Lease>),
+            extra_field_labels: &[],
+        },
+        Spec {
+            group: "apiextensions.k8s.io",
+            version: "v1",
+            kind: "CustomResourceDefinition",
+            plural: "customresourcedefinitions",
+            namespaced: false,
+            short_names: &["crd", "crds"],
+            categories: &["api-extensions"],
+            has_status: true,
+            schema_check: Schema::BuiltinWith(
+                check_as::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
+                super::crd::validate_crd,
+            ),
             extra_field_labels: &[],
         },
     ];
@@ -359,6 +385,8 @@ pub fn builtin_types() -> Vec<ResourceType> {
 pub struct Registry {
     types: Vec<Arc<ResourceType>>,
     by_path: HashMap<(String, String, String), Arc<ResourceType>>,
+    /// The OpenAPI fingerprint of this content, computed once (see `openapi`).
+    fingerprint: std::sync::OnceLock<u64>,
 }
 
 impl Registry {
@@ -376,12 +404,18 @@ impl Registry {
     }
 
     pub fn insert(&mut self, t: ResourceType) {
+        self.fingerprint = std::sync::OnceLock::new();
         let t = Arc::new(t);
         self.by_path.insert(
             (t.group.clone(), t.version.clone(), t.plural.clone()),
             t.clone(),
         );
         self.types.push(t);
+    }
+
+    /// A fingerprint of this content, computed by `compute` on first use.
+    pub fn fingerprint(&self, compute: impl FnOnce(&Registry) -> u64) -> u64 {
+        *self.fingerprint.get_or_init(|| compute(self))
     }
 
     /// The resource served at `group/version/plural`.
@@ -438,38 +472,4 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn keys_are_scoped() {
-        let r = Registry::builtin();
-        let cm = r.lookup("", "v1", "configmaps").unwrap();
-        assert_eq!(cm.key(Some("default"), "a"), "/core/configmaps/default/a");
-        assert_eq!(cm.namespace_prefix(None), "/core/configmaps/");
-        let ns = r.lookup("", "v1", "namespaces").unwrap();
-        assert_eq!(
-            ns.key(Some("ignored"), "kube-system"),
-            "/core/namespaces/kube-system"
-        );
-        let d = r.lookup("apps", "v1", "deployments").unwrap();
-        assert_eq!(d.api_version(), "apps/v1");
-    }
-
-    #[test]
-    fn schema_check_rejects_wrong_types() {
-        let r = Registry::builtin();
-        let d = r.lookup("apps", "v1", "deployments").unwrap();
-        let bad = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"},
-            "spec":{"replicas":"three","selector":{},"template":{}}});
-        assert!((d.schema_check)(&bad).is_err());
-        let good = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"},
-            "spec":{"replicas":3,"selector":{"matchLabels":{"a":"b"}},"template":{}}});
-        assert!(
-            (d.schema_check)(&good).is_ok(),
-            "{:?}",
-            (d.schema_check)(&good)
-        );
-    }
-}
+mod tests;

@@ -1,5 +1,7 @@
-//! The `/scale` subresource: an `autoscaling/v1 Scale` view of
-//! `spec.replicas` for the kinds that have one (`ResourceType::has_scale`).
+//! The `/scale` subresource: an `autoscaling/v1 Scale` view of the
+//! replicas of the kinds that have one (`ResourceType::has_scale`), at the
+//! type's `scale_paths` (`spec.replicas`, `status.replicas`, `spec.selector`
+//! for built-ins; a CRD's `subresources.scale` paths for custom resources).
 //!
 //! GET answers the Scale; PUT and PATCH (JSON, merge, and strategic merge —
 //! a Scale has no lists, so strategic merge is a merge patch here) change
@@ -13,13 +15,14 @@ use serde_json::{json, Value};
 use super::api::{json_response, ApiState, Target};
 use super::body::{self, PatchType};
 use super::object_meta::{self, differs};
+use super::type_behaviour::{get_path, set_path, ScalePaths};
 use crate::status::ApiError;
 use crate::storage::{revision_of, set_revision, StorageError};
 
 const CONFLICT_RETRIES: usize = 16;
 
 /// The Scale view of a stored object.
-pub fn to_scale(object: &Value) -> Value {
+pub fn to_scale(object: &Value, paths: &ScalePaths) -> Value {
     let meta = &object["metadata"];
     let mut metadata = json!({});
     for field in [
@@ -37,10 +40,14 @@ pub fn to_scale(object: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": object["spec"].get("replicas").and_then(Value::as_i64).unwrap_or(1)},
+        "spec": {"replicas": get_path(object, &paths.spec_replicas).and_then(Value::as_i64).unwrap_or(1)},
         "status": {
-            "replicas": object["status"].get("replicas").and_then(Value::as_i64).unwrap_or(0),
-            "selector": selector_string(&object["spec"]["selector"]),
+            "replicas": get_path(object, &paths.status_replicas).and_then(Value::as_i64).unwrap_or(0),
+            "selector": match paths.label_selector.as_deref().and_then(|p| get_path(object, p)) {
+                Some(Value::String(s)) => s.clone(),
+                Some(selector) => selector_string(selector),
+                None => String::new(),
+            },
         },
     })
 }
@@ -118,7 +125,10 @@ pub async fn handle(
     match *method {
         http::Method::GET => {
             let object = load().await?;
-            Ok(json_response(StatusCode::OK, &to_scale(&object)))
+            Ok(json_response(
+                StatusCode::OK,
+                &to_scale(&object, &rt.scale_paths),
+            ))
         }
         http::Method::PUT | http::Method::PATCH => {
             let (request, patch_type) = if *method == http::Method::PUT {
@@ -135,7 +145,7 @@ pub async fn handle(
             for _ in 0..CONFLICT_RETRIES {
                 let current = load().await?;
                 let current_rev = revision_of(&current).unwrap_or(0);
-                let mut scale = to_scale(&current);
+                let mut scale = to_scale(&current, &rt.scale_paths);
                 match patch_type {
                     None => scale = request.clone(),
                     Some(PatchType::Json) => {
@@ -163,15 +173,23 @@ pub async fn handle(
                 }
                 let replicas = wanted_replicas(&scale, target)?;
                 let mut changed = current.value().clone();
-                changed["spec"]["replicas"] = json!(replicas);
+                set_path(&mut changed, &rt.scale_paths.spec_replicas, json!(replicas));
                 let mut new = object_meta::prepare_update(rt, &current, changed, false);
                 super::apply::record_update(target, &current, &mut new);
                 set_revision(&mut new, current_rev);
                 if !differs(&current, &new) || target.query.dry_run() {
-                    return Ok(json_response(StatusCode::OK, &to_scale(&new)));
+                    return Ok(json_response(
+                        StatusCode::OK,
+                        &to_scale(&new, &rt.scale_paths),
+                    ));
                 }
                 match api.storage.update(&key, Some(current_rev), new).await {
-                    Ok(stored) => return Ok(json_response(StatusCode::OK, &to_scale(&stored))),
+                    Ok(stored) => {
+                        return Ok(json_response(
+                            StatusCode::OK,
+                            &to_scale(&stored, &rt.scale_paths),
+                        ))
+                    }
                     Err(StorageError::Conflict { .. }) => continue,
                     Err(e) => return Err(target.storage_error(&name, e)),
                 }
@@ -194,7 +212,7 @@ mod tests {
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"},
                 "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}},
             "status": {"replicas": 2}});
-        let s = to_scale(&d);
+        let s = to_scale(&d, &ScalePaths::default());
         assert_eq!(s["kind"], "Scale");
         assert_eq!(s["apiVersion"], "autoscaling/v1");
         assert_eq!(s["spec"]["replicas"], 3);

@@ -27,6 +27,7 @@ use http::{header, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::api::Target;
+use super::registry::ResourceType;
 use crate::status::ApiError;
 
 /// Computes one cell from an object, given the current time.
@@ -203,6 +204,27 @@ pub fn printer_for(group: &str, kind: &str) -> Arc<Printer> {
         })
 }
 
+/// The columns of a served type: a custom resource's own
+/// (`additionalPrinterColumns`, NAME + AGE without any), else the kind's.
+pub fn printer_of(rt: &ResourceType) -> Arc<Printer> {
+    let Some(columns) = &rt.printer_columns else {
+        return printer_for(&rt.group, &rt.kind);
+    };
+    if columns.is_empty() {
+        return Arc::new(Printer::default_columns());
+    }
+    let mut out = vec![Column::name()];
+    for c in columns.iter() {
+        let mut column = Column::field(&c.name, &c.type_, c.priority, &c.json_path);
+        column.format = c.format.clone();
+        if !c.description.is_empty() {
+            column.description = c.description.clone();
+        }
+        out.push(column);
+    }
+    Arc::new(Printer::new(out))
+}
+
 /// What each row's `object` holds (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncludeObject {
@@ -288,7 +310,7 @@ pub fn requested(target: &Target) -> Result<Option<TableRequest>, ApiError> {
     Ok(Some(TableRequest {
         api_version,
         include,
-        printer: printer_for(&target.rt.group, &target.rt.kind),
+        printer: printer_of(&target.rt),
     }))
 }
 

@@ -296,10 +296,18 @@ pub fn validate_object(
         }
     }
 
-    let schema = if type_ok {
-        (rt.schema_check)(obj)
+    let detailed = if type_ok {
+        rt.schema_check.causes(obj)
     } else {
-        Ok(())
+        None
+    };
+    let schema = match (&detailed, type_ok) {
+        (Some(found), _) => {
+            causes.extend(found.iter().cloned());
+            Ok(())
+        }
+        (None, true) => rt.schema_check.check(obj),
+        (None, false) => Ok(()),
     };
     if let Err(msg) = schema {
         let field = locate_schema_error(rt, obj, &msg);
@@ -528,7 +536,7 @@ fn locate_schema_error(rt: &ResourceType, obj: &Value, original: &str) -> String
             remove_at(&mut probe, &path, &step);
             // Decoding stops at the first error, so the error changes exactly
             // when the removed member held it ("missing field" says nothing).
-            let moved = match (rt.schema_check)(&probe) {
+            let moved = match rt.schema_check.check(&probe) {
                 Ok(()) => true,
                 Err(e) => e != original && !e.starts_with("missing field"),
             };

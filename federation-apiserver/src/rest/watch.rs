@@ -25,8 +25,9 @@ use http::{header, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::api::{ApiState, Target};
+use super::api::{as_served, ApiState, Target};
 use super::reads;
+use super::registry::ResourceType;
 use super::table::TableRequest;
 use crate::status::ApiError;
 use crate::storage::{
@@ -56,6 +57,7 @@ fn frame_json(event_type: &str, json: &[u8]) -> Bytes {
 /// whose `columnDefinitions` only the first event carries, as kube-apiserver
 /// does. BOOKMARK and ERROR events are never tables.
 struct EventEncoder {
+    rt: Arc<ResourceType>,
     table: Option<TableRequest>,
     headers_sent: bool,
 }
@@ -63,7 +65,7 @@ struct EventEncoder {
 impl EventEncoder {
     fn event(&mut self, event_type: &str, object: &Object) -> Bytes {
         match &self.table {
-            None => frame_json(event_type, object.json()),
+            None => frame_json(event_type, as_served(&self.rt, object).json()),
             Some(table) => {
                 let headers = !std::mem::replace(&mut self.headers_sent, true);
                 frame(event_type, &table.object_table(object.value(), headers))
@@ -106,6 +108,7 @@ fn translate(event: &WatchEvent, filter: &Option<Filter>) -> Option<&'static str
 pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, ApiError> {
     let query = &target.query;
     let mut encoder = EventEncoder {
+        rt: target.rt.clone(),
         table: super::table::requested(target)?,
         headers_sent: false,
     };

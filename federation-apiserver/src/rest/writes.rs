@@ -217,6 +217,7 @@ async fn write_existing(
             .await
             .map_err(|e| target.storage_error(&name, e))?
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &name))?;
+        let current = super::api::as_served(rt, &current);
         let current_rev = revision_of(&current).unwrap_or(0);
         if let Some(expected) = expected {
             if expected != current_rev {

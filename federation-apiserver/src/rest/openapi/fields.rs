@@ -23,6 +23,9 @@ const MAX_DEPTH: usize = 64;
 /// Dotted paths of the fields of `obj` that `rt`'s schema does not know.
 /// Kinds without a published schema have no unknown fields.
 pub fn unknown_fields(rt: &ResourceType, obj: &Value) -> Vec<String> {
+    if let Some(schema) = rt.schema_check.structural() {
+        return crate::rest::crd_schema::prune(&mut obj.clone(), schema);
+    }
     match BuiltinSchemas::get().kind_schema(rt) {
         Some(schema) => unknown_fields_in(schema, obj),
         None => Vec::new(),
@@ -40,6 +43,10 @@ pub fn unknown_fields_in(schema: KindSchema<'_>, obj: &Value) -> Vec<String> {
 
 /// Removes from `obj` every field `rt`'s schema does not know.
 pub fn prune_unknown_fields(rt: &ResourceType, obj: &mut Value) {
+    if let Some(schema) = rt.schema_check.structural() {
+        crate::rest::crd_schema::prune(obj, schema);
+        return;
+    }
     if let Some(schema) = BuiltinSchemas::get().kind_schema(rt) {
         if let Some(root) = schema.components.get(schema.name) {
             prune(schema.components, root, obj, 0);

@@ -73,7 +73,9 @@ fn check_schema(object: &Value) {
         .iter()
         .find(|t| t.group == group && t.version == version && t.kind == object["kind"])
         .expect("served kind");
-    (rt.schema_check)(object).expect("the decoded object passes the schema check");
+    rt.schema_check
+        .check(object)
+        .expect("the decoded object passes the schema check");
 }
 
 #[test]
@@ -113,7 +115,12 @@ fn schema_table_is_complete() {
             "{path}: {ty:?}"
         );
     }
-    for r in Registry::builtin().all() {
+    // kubectl sends CRDs as JSON (apiextensions is not in its scheme).
+    for r in Registry::builtin()
+        .all()
+        .iter()
+        .filter(|r| r.group != "apiextensions.k8s.io")
+    {
         assert!(supports(&r.api_version(), &r.kind), "{}", r.kind);
     }
     assert!(supports(

@@ -47,6 +47,18 @@ pub(super) fn builtin() -> Vec<(&'static str, &'static str, Printer)> {
     let age = C::age;
     vec![
         (
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            Printer::new(vec![
+                name(),
+                col("Created At", "date", "Time the CRD was created.", |o, _| {
+                    o.pointer("/metadata/creationTimestamp")
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                }),
+            ]),
+        ),
+        (
             "",
             "Namespace",
             Printer::new(vec![
