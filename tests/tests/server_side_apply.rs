@@ -543,3 +543,51 @@ fn server_side_apply_validates_fields() {
     assert_eq!(stored["data"], json!({"a": "1"}));
     assert!(stored.get("dataz").is_none());
 }
+
+/// Objects holding non-empty atomic lists (container `args`, `command`) and
+/// set-like lists with duplicates can be updated, patched and applied: the
+/// managedFields bookkeeping treats such lists as one field.
+#[test]
+fn updates_of_objects_with_atomic_lists() {
+    let server = ApiServer::start().unwrap();
+    let h = server.https();
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "args"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "a"}},
+                "spec": {"containers": [{"name": "c", "image": "i", "args": ["a", "a", "b"], "command": ["run"]}]}}}});
+    assert_eq!(h.post_json(path, &d).unwrap().status, 201);
+    let merge = "application/merge-patch+json";
+    let labelled = h
+        .patch(
+            &format!("{path}/args"),
+            merge,
+            &json!({"metadata": {"labels": {"x": "y"}}}),
+        )
+        .unwrap();
+    assert_eq!(labelled.status, 200, "{}", labelled.text());
+    let args = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i", "args": ["z"]}]}}}});
+    let changed = h.patch(&format!("{path}/args"), merge, &args).unwrap();
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(
+        changed.json()["spec"]["template"]["spec"]["containers"][0]["args"],
+        json!(["z"])
+    );
+    ok(server.kubectl(&["scale", "deployment/args", "--replicas=2"]));
+    let fin = h
+        .patch(
+            &format!("{path}/args"),
+            merge,
+            &json!({"metadata": {"finalizers": ["a/b", "a/b"]}}),
+        )
+        .unwrap();
+    assert_eq!(fin.status, 200, "{}", fin.text());
+    let fin = h
+        .patch(
+            &format!("{path}/args"),
+            merge,
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .unwrap();
+    assert_eq!(fin.status, 200, "{}", fin.text());
+}

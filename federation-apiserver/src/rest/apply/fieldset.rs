@@ -122,7 +122,7 @@ impl FieldSet {
             return;
         }
         match prefix.split_first() {
-            None => *self = self.union(sub),
+            None => self.union_with(sub),
             Some((first, rest)) => self
                 .children
                 .entry(first.clone())
@@ -135,6 +135,20 @@ impl FieldSet {
         match path.split_first() {
             None => self.member,
             Some((first, rest)) => self.children.get(first).is_some_and(|c| c.contains(rest)),
+        }
+    }
+
+    /// Adds every path of `other`, in place (no copy of `self`: adding many
+    /// small sets one by one stays linear).
+    pub fn union_with(&mut self, other: &FieldSet) {
+        self.member |= other.member;
+        for (k, v) in &other.children {
+            match self.children.get_mut(k) {
+                Some(mine) => mine.union_with(v),
+                None => {
+                    self.children.insert(k.clone(), v.clone());
+                }
+            }
         }
     }
 

@@ -252,7 +252,7 @@ fn cap_updates(entries: &mut Vec<Entry>) {
                 let bucket = &mut entries[b];
                 bucket.manager = ANCIENT_CHANGES.into();
                 bucket.subresource = None;
-                bucket.set = bucket.set.union(&set);
+                bucket.set.union_with(&set);
                 bucket.time = time.max(bucket.time.take());
                 removed.insert(i);
                 count -= 1;
@@ -291,9 +291,10 @@ pub fn plan_apply(op: &Op, live: &Value, config: &Value) -> (Value, Vec<Entry>) 
         }
     };
     let mut merged = super::merge::merge(live, config, op.lists);
-    let owned = entries
-        .iter()
-        .fold(FieldSet::new(), |acc, e| acc.union(&e.set));
+    let owned = entries.iter().fold(FieldSet::new(), |mut acc, e| {
+        acc.union_with(&e.set);
+        acc
+    });
     let prune = last.difference(&owned);
     if !prune.is_empty() {
         super::merge::remove_paths(&mut merged, &prune, op.lists);
@@ -333,7 +334,7 @@ pub fn finish_apply(
                 path,
             });
         }
-        conflict_set = conflict_set.union(&c);
+        conflict_set.union_with(&c);
     }
     let excused = allowed.is_some_and(|a| conflict_set.difference(a).is_empty());
     if !force && !conflicts.is_empty() && !excused {

@@ -259,7 +259,7 @@ fn compare_objects(
 fn add_value(value: &Value, at: &mut At, out: &mut Comparison) {
     let mut set = FieldSet::new();
     value_set(value, at, &mut set);
-    out.added = out.added.union(&set);
+    out.added.union_with(&set);
 }
 
 fn compare_values(ov: &Value, nv: &Value, at: &mut At, out: &mut Comparison) {
@@ -269,15 +269,21 @@ fn compare_values(ov: &Value, nv: &Value, at: &mut At, out: &mut Comparison) {
         }
         (Value::Array(o), Value::Array(n)) => {
             let kind = at.effective_kind(&[o, n]);
-            let (Some(oe), Some(ne)) = (elements(&kind, o), elements(&kind, n)) else {
-                unreachable!("effective_kind checked both sides")
-            };
-            if kind == ListKind::Atomic {
+            // Atomic lists (and lists whose items cannot be told apart, e.g.
+            // a set with duplicates) change as a whole.
+            let (Some(oe), Some(ne)) = (
+                (kind != ListKind::Atomic)
+                    .then(|| elements(&kind, o))
+                    .flatten(),
+                (kind != ListKind::Atomic)
+                    .then(|| elements(&kind, n))
+                    .flatten(),
+            ) else {
                 if o != n {
                     out.modified.insert(&at.path);
                 }
                 return;
-            }
+            };
             let old_index: HashMap<&Element, usize> =
                 oe.iter().enumerate().map(|(i, e)| (e, i)).collect();
             let new_set: HashSet<&Element> = ne.iter().collect();
@@ -294,7 +300,7 @@ fn compare_values(ov: &Value, nv: &Value, at: &mut At, out: &mut Comparison) {
                         if let Value::Object(m) = &n[i] {
                             let mut set = FieldSet::new();
                             object_set(m, at, &mut set);
-                            out.added = out.added.union(&set);
+                            out.added.union_with(&set);
                         }
                     }
                 }
@@ -316,9 +322,9 @@ fn compare_values(ov: &Value, nv: &Value, at: &mut At, out: &mut Comparison) {
             let mut set = FieldSet::new();
             value_set(nv, at, &mut set);
             if matches!(nv, Value::Object(m) if !m.is_empty()) || nv.is_array() {
-                out.added = out.added.union(&set);
+                out.added.union_with(&set);
             } else {
-                out.modified = out.modified.union(&set);
+                out.modified.union_with(&set);
             }
         }
     }
