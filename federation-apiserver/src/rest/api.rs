@@ -105,6 +105,19 @@ impl Target {
             StorageError::Expired { requested, oldest } => {
                 ApiError::gone_expired(format!("too old resource version: {requested} ({oldest})"))
             }
+            StorageError::TooDeep => ApiError::invalid(
+                &self.rt.group,
+                &self.rt.kind,
+                name,
+                vec![crate::status::Cause::new(
+                    "FieldValueInvalid",
+                    "",
+                    format!(
+                        "the object (with its managedFields) nests deeper than {} levels",
+                        crate::storage::MAX_DEPTH
+                    ),
+                )],
+            ),
             e @ (StorageError::Corrupt(_) | StorageError::Backend(_)) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::internal(format!("storage failure: {e}"))

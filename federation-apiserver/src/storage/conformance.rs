@@ -460,3 +460,18 @@ async fn slow_watcher_expires_when_the_window_moves_on() {
     );
     assert!(w.next().await.is_none(), "the stream ends after Expired");
 }
+
+/// Objects too deep to read back are refused by every backend.
+#[tokio::test]
+async fn too_deep_objects_are_refused() {
+    let mut deep = json!("leaf");
+    for _ in 0..(MAX_DEPTH + 1) {
+        deep = json!({ "a": deep });
+    }
+    let backends: Vec<Arc<dyn Storage>> = vec![memory().await.0, redb().await.0];
+    for s in backends {
+        let err = s.create("/d/x", deep.clone()).await.unwrap_err();
+        assert_eq!(err, StorageError::TooDeep);
+        assert!(s.get("/d/x").await.unwrap().is_none());
+    }
+}

@@ -50,6 +50,9 @@ impl MemoryStorage {
         object: Option<Value>,
         must_exist: bool,
     ) -> Result<Object, StorageError> {
+        if let Some(object) = &object {
+            super::check_depth(object)?;
+        }
         let mut state = self.state.lock();
         let previous = state.objects.get(key).cloned();
         match (&previous, must_exist) {

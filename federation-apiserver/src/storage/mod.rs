@@ -124,6 +124,10 @@ pub enum StorageError {
     },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The object nests deeper than [`MAX_DEPTH`]: refused so that whatever
+    /// is stored can always be read back (serde_json stops at 128 levels).
+    #[error("the object nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     #[error("storage backend failed: {0}")]
     Backend(String),
 }
@@ -240,6 +244,27 @@ pub trait Storage: Send + Sync + 'static {
         let list = self.list(prefix, &ListOptions::default()).await?;
         let events = self.watch(prefix, list.revision).await?;
         Ok((list, events))
+    }
+}
+
+/// The deepest nesting a stored object may have (with its managedFields).
+pub const MAX_DEPTH: usize = 100;
+
+/// Refuses objects nested deeper than [`MAX_DEPTH`].
+pub fn check_depth(value: &Value) -> Result<(), StorageError> {
+    fn depth_exceeds(value: &Value, budget: usize) -> bool {
+        match value {
+            Value::Object(map) => budget == 0 || map.values().any(|v| depth_exceeds(v, budget - 1)),
+            Value::Array(items) => {
+                budget == 0 || items.iter().any(|v| depth_exceeds(v, budget - 1))
+            }
+            _ => false,
+        }
+    }
+    if depth_exceeds(value, MAX_DEPTH) {
+        Err(StorageError::TooDeep)
+    } else {
+        Ok(())
     }
 }
 

@@ -100,6 +100,9 @@ impl RedbStorage {
     }
 
     async fn submit(&self, key: &str, kind: WriteKind) -> Result<Object, StorageError> {
+        if let WriteKind::Create(value) | WriteKind::Update(_, value) = &kind {
+            super::check_depth(value)?;
+        }
         let (reply, answer) = oneshot::channel();
         self.writes
             .as_ref()

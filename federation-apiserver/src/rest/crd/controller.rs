@@ -243,7 +243,15 @@ async fn clean_up(api: &ApiState, key: &str, crd: &Value) -> Result<(), StorageE
         return Ok(());
     }
     if names_were_accepted(crd) {
-        if let Some(rt) = resource_types(crd).into_iter().next() {
+        // `status` is client-writable: whatever it claims, never touch the
+        // key range of a built-in resource.
+        let builtin = crate::rest::registry::Registry::builtin();
+        if let Some(rt) = resource_types(crd).into_iter().next().filter(|rt| {
+            builtin
+                .all()
+                .iter()
+                .all(|b| b.key_prefix() != rt.key_prefix())
+        }) {
             let objects = api
                 .storage
                 .list(&rt.key_prefix(), &ListOptions::default())

@@ -119,6 +119,18 @@ pub fn validate_crd(crd: &Value) -> Vec<Cause> {
     let spec = &crd["spec"];
     let group = str_at(spec, "/group");
     let plural = str_at(spec, "/names/plural");
+    let builtin = crate::rest::registry::Registry::builtin();
+    if builtin
+        .all()
+        .iter()
+        .any(|b| b.group == group && b.plural == plural)
+    {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.names.plural",
+            format!("Invalid value: \"{plural}\": {plural}.{group} is a built-in resource and cannot be defined by a CustomResourceDefinition"),
+        ));
+    }
     if group.is_empty() {
         causes.push(cause("FieldValueRequired", "spec.group", "Required value"));
     } else if !group.contains('.') {

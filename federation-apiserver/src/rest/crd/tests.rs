@@ -120,3 +120,18 @@ fn names_conflict_with_served_types() {
     crd["spec"]["names"]["plural"] = json!("deployments");
     assert!(names_conflict(&registry, &resource_types(&crd)).is_some());
 }
+
+#[test]
+fn a_crd_cannot_claim_a_built_in_resource() {
+    let mut crd = widget_crd();
+    crd["metadata"]["name"] = serde_json::json!("leases.coordination.k8s.io");
+    crd["spec"]["group"] = serde_json::json!("coordination.k8s.io");
+    crd["spec"]["names"]["plural"] = serde_json::json!("leases");
+    let causes = validate_crd(&crd);
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.field == "spec.names.plural" && c.message.contains("built-in")),
+        "{causes:?}"
+    );
+}
