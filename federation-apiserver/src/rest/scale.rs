@@ -174,6 +174,9 @@ pub async fn handle(
                 let replicas = wanted_replicas(&scale, target)?;
                 let mut changed = current.value().clone();
                 set_path(&mut changed, &rt.scale_paths.spec_replicas, json!(replicas));
+                // The same object validation as any update (a CRD schema may
+                // bound its replicas).
+                super::validation::validate_object(rt, &changed, target.namespace(), Some(&name))?;
                 let mut new = object_meta::prepare_update(rt, &current, changed, false);
                 super::apply::record_update(target, &current, &mut new);
                 set_revision(&mut new, current_rev);
