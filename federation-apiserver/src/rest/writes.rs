@@ -38,6 +38,15 @@ pub async fn create(
     }
     let fields = FieldCheck::new(target);
     let mut object = fields.checked(body::decode_object(content_type, bytes))?;
+    // A custom resource's CRD may have been deleted while the body arrived.
+    if rt.crd.is_some()
+        && api
+            .registry()
+            .lookup(&rt.group, &rt.version, &rt.plural)
+            .is_none()
+    {
+        return Err(ApiError::not_found(&rt.group, &rt.plural, target.name()));
+    }
     let rule = validation::name_rule(rt);
     let name_missing = meta_str(&object, "name").is_none_or(str::is_empty);
     if name_missing {

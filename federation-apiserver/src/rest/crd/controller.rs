@@ -262,6 +262,22 @@ async fn clean_up(api: &ApiState, key: &str, crd: &Value) -> Result<(), StorageE
                     Err(e) => return Err(e),
                 }
             }
+            // A create that was already under way may have landed since the
+            // list: keep the finalizer until a list comes back empty (the
+            // next pass retries).
+            let left = api
+                .storage
+                .list(
+                    &rt.key_prefix(),
+                    &ListOptions {
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            if !left.items.is_empty() {
+                return Ok(());
+            }
         }
     }
     let rest: Vec<String> = finalizers(crd)
