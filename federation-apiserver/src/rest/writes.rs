@@ -16,7 +16,7 @@ use super::patch_meta;
 use super::strategic_merge;
 use super::validation;
 use crate::status::ApiError;
-use crate::storage::{revision_of, set_revision, Revision, StorageError};
+use crate::storage::{revision_of, set_revision, Object, Revision, StorageError};
 use axum::response::Response;
 
 /// How many times a write without a client-supplied resourceVersion is
@@ -242,43 +242,73 @@ async fn write_existing(
         validation::validate_object(rt, &new, target.namespace(), Some(&name))?;
         let mut new = object_meta::prepare_update(rt, &current, new, status_only);
         super::apply::record_update(target, &current, &mut new);
-        set_revision(&mut new, current_rev);
-        if !differs(&current, &new) {
-            return Ok(object_response(StatusCode::OK, &current));
-        }
-        if is_terminating(&current) {
-            let before = finalizers(&current);
-            if let Some(added) = finalizers(&new).into_iter().find(|f| !before.contains(f)) {
-                return Err(ApiError::invalid(
-                    &rt.group,
-                    &rt.kind,
-                    &name,
-                    vec![crate::status::Cause::new(
-                        "FieldValueForbidden",
-                        "metadata.finalizers",
-                        format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers [{added:?}]"),
-                    )],
-                ));
-            }
-        }
-        // Namespaces are removed by their finalizer task once empty, never here.
-        let finished = is_terminating(&new)
-            && finalizers(&new).is_empty()
-            && !(rt.group.is_empty() && rt.plural == "namespaces");
-        if target.query.dry_run() {
-            return Ok(json_response(StatusCode::OK, &new));
-        }
-        let result = if finished {
-            // The last finalizer is gone from an object being deleted: remove it.
-            api.storage.delete(&key, Some(current_rev)).await
-        } else {
-            api.storage.update(&key, Some(current_rev), new).await
-        };
-        match result {
-            Ok(stored) => return Ok(object_response(StatusCode::OK, &stored)),
-            Err(StorageError::Conflict { .. }) if expected.is_none() => continue,
-            Err(e) => return Err(target.storage_error(&name, e)),
+        match store_update(api, target, &key, &current, new, expected.is_none()).await? {
+            Stored::Done(response) => return Ok(response),
+            Stored::Retry => continue,
         }
     }
     Err(ApiError::stale(&rt.group, &rt.plural, &name))
+}
+
+/// What [`store_update`] came to.
+pub(crate) enum Stored {
+    Done(Response),
+    /// A concurrent writer won; read again and rebuild.
+    Retry,
+}
+
+/// The shared end of every update-like write (update, patch, apply): an
+/// unchanged object is not written; a terminating object gains no new
+/// finalizers; a dry run stops here; an object being deleted whose last
+/// finalizer is gone is removed; otherwise a compare-and-swap on the
+/// revision `current` was read at. A conflict is retried only when the
+/// client sent no resourceVersion precondition (`retry_on_conflict`).
+pub(crate) async fn store_update(
+    api: &ApiState,
+    target: &Target,
+    key: &str,
+    current: &Object,
+    mut new: Value,
+    retry_on_conflict: bool,
+) -> Result<Stored, ApiError> {
+    let rt = &target.rt;
+    let name = target.name();
+    let current_rev = revision_of(current).unwrap_or(0);
+    set_revision(&mut new, current_rev);
+    if !differs(current, &new) {
+        return Ok(Stored::Done(object_response(StatusCode::OK, current)));
+    }
+    if is_terminating(current) {
+        let before = finalizers(current);
+        if let Some(added) = finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                name,
+                vec![crate::status::Cause::new(
+                    "FieldValueForbidden",
+                    "metadata.finalizers",
+                    format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers [{added:?}]"),
+                )],
+            ));
+        }
+    }
+    // Namespaces are removed by their finalizer task once empty, never here.
+    let finished = is_terminating(&new)
+        && finalizers(&new).is_empty()
+        && !(rt.group.is_empty() && rt.plural == "namespaces");
+    if target.query.dry_run() {
+        return Ok(Stored::Done(json_response(StatusCode::OK, &new)));
+    }
+    let result = if finished {
+        // The last finalizer is gone from an object being deleted: remove it.
+        api.storage.delete(key, Some(current_rev)).await
+    } else {
+        api.storage.update(key, Some(current_rev), new).await
+    };
+    match result {
+        Ok(stored) => Ok(Stored::Done(object_response(StatusCode::OK, &stored))),
+        Err(StorageError::Conflict { .. }) if retry_on_conflict => Ok(Stored::Retry),
+        Err(e) => Err(target.storage_error(name, e)),
+    }
 }

@@ -35,11 +35,11 @@ use serde_json::Value;
 
 use super::api::{json_response, object_response, ApiState, Target};
 use super::body::{self, PatchType};
-use super::object_meta::{self, differs, finalizers, is_terminating, meta_str};
+use super::object_meta::{self, meta_str};
 use super::openapi::FieldCheck;
 use super::{namespaces, validation};
 use crate::status::{ApiError, Cause};
-use crate::storage::{revision_of, set_revision, StorageError};
+use crate::storage::revision_of;
 use fieldset::FieldSet;
 use lists::Lists;
 use managed_fields::{Conflict, Op};
@@ -307,35 +307,11 @@ async fn apply_config(
         managed_fields::finish_apply(&op, live, &mut new, entries, force, allowed.as_ref())
             .map_err(|c| conflict_error(&c))?;
         sync_last_applied(&manager, live, &config, &mut new);
-        set_revision(&mut new, current_rev);
-        if !differs(live, &new) {
-            return Ok(object_response(StatusCode::OK, &current));
-        }
-        if is_terminating(live) {
-            let before = finalizers(live);
-            if let Some(added) = finalizers(&new).into_iter().find(|f| !before.contains(f)) {
-                return Err(ApiError::invalid(&rt.group, &rt.kind, &name, vec![Cause::new(
-                    "FieldValueForbidden",
-                    "metadata.finalizers",
-                    format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers [{added:?}]"),
-                )]));
-            }
-        }
-        let finished = is_terminating(&new)
-            && finalizers(&new).is_empty()
-            && !(rt.group.is_empty() && rt.plural == "namespaces");
-        if target.query.dry_run() {
-            return Ok(json_response(StatusCode::OK, &new));
-        }
-        let result = if finished {
-            api.storage.delete(&key, Some(current_rev)).await
-        } else {
-            api.storage.update(&key, Some(current_rev), new).await
-        };
-        match result {
-            Ok(stored) => return Ok(object_response(StatusCode::OK, &stored)),
-            Err(StorageError::Conflict { .. }) if expected.is_none() => continue,
-            Err(e) => return Err(target.storage_error(&name, e)),
+        match super::writes::store_update(api, target, &key, &current, new, expected.is_none())
+            .await?
+        {
+            super::writes::Stored::Done(response) => return Ok(response),
+            super::writes::Stored::Retry => continue,
         }
     }
     Err(ApiError::stale(&rt.group, &rt.plural, &name))
