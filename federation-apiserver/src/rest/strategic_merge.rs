@@ -24,6 +24,8 @@
 //!
 //! [`patch_meta`]: super::patch_meta
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{json, Map, Value};
 
 use super::patch_meta::{Field, Schema, Strategy};
@@ -115,6 +117,36 @@ fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
         _ => a == b,
+    }
+}
+
+/// A hashable form of a value that agrees with [`same`]: numbers by their
+/// `f64` value (so `80` matches `80.0`), everything else by its JSON.
+fn canon(v: &Value) -> String {
+    match v {
+        Value::Number(n) => format!("n:{:x}", n.as_f64().unwrap_or(f64::NAN).to_bits()),
+        other => other.to_string(),
+    }
+}
+
+/// Positions of a list's elements by identity (first occurrence wins), so
+/// lookups inside loops are O(1) instead of a scan each: big lists (20k
+/// finalizers, say) merge in linear time.
+struct Positions(HashMap<String, usize>);
+
+impl Positions {
+    fn of(list: &[Value], id: Ident) -> Self {
+        let mut map = HashMap::with_capacity(list.len());
+        for (i, x) in list.iter().enumerate() {
+            if let Some(k) = id.of(x) {
+                map.entry(canon(k)).or_insert(i);
+            }
+        }
+        Positions(map)
+    }
+
+    fn get(&self, id: Ident, v: &Value) -> Option<usize> {
+        id.of(v).and_then(|k| self.0.get(&canon(k)).copied())
     }
 }
 
@@ -246,7 +278,8 @@ fn delete_from_primitive_list(
         .as_array()
         .ok_or_else(|| bad(&at, "$deleteFromPrimitiveList must be a list"))?;
     if let Some(Value::Array(live)) = original.get_mut(field) {
-        live.retain(|v| !remove.iter().any(|r| same(r, v)));
+        let remove: HashSet<String> = remove.iter().map(canon).collect();
+        live.retain(|v| !remove.contains(&canon(v)));
     }
     Ok(())
 }
@@ -266,12 +299,6 @@ impl Ident {
             Ident::Key(k) => v.get(k),
             Ident::Whole => Some(v),
         }
-    }
-
-    fn index(self, list: &[Value], v: &Value) -> Option<usize> {
-        let id = self.of(v)?;
-        list.iter()
-            .position(|x| self.of(x).is_some_and(|x| same(x, id)))
     }
 }
 
@@ -336,9 +363,10 @@ fn set_element_order(
         (None, None) => return Ok(()),
     };
     let live = live.unwrap_or_default();
-    let (patched, server_only): (Vec<Value>, Vec<Value>) = merged
-        .into_iter()
-        .partition(|v| id.index(order, v).is_some());
+    let (patched, server_only): (Vec<Value>, Vec<Value>) = merged.into_iter().partition({
+        let order = Positions::of(order, id);
+        move |v| order.get(id, v).is_some()
+    });
     let patched = sort_by(patched, order, id);
     let server_only = sort_by(server_only, &live, id);
     original.insert(
@@ -377,7 +405,8 @@ fn validate_order(patch: &[Value], order: &[Value], id: Ident, path: &str) -> Re
 
 /// Stable sort of `items` by their position in `order` (unlisted last).
 fn sort_by(mut items: Vec<Value>, order: &[Value], id: Ident) -> Vec<Value> {
-    items.sort_by_key(|v| id.index(order, v).unwrap_or(usize::MAX));
+    let order = Positions::of(order, id);
+    items.sort_by_key(|v| order.get(id, v).unwrap_or(usize::MAX));
     items
 }
 
@@ -386,6 +415,7 @@ fn sort_by(mut items: Vec<Value>, order: &[Value], id: Ident) -> Vec<Value> {
 /// first in the live list; otherwise the patched element goes first.
 fn interleave(left: Vec<Value>, right: Vec<Value>, live: &[Value], id: Ident) -> Vec<Value> {
     let mut out = Vec::with_capacity(left.len() + right.len());
+    let live = Positions::of(live, id);
     let mut left = left.into_iter().peekable();
     let mut right = right.into_iter().peekable();
     loop {
@@ -393,7 +423,7 @@ fn interleave(left: Vec<Value>, right: Vec<Value>, live: &[Value], id: Ident) ->
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => match (id.index(live, l), id.index(live, r)) {
+            (Some(l), Some(r)) => match (live.get(id, l), live.get(id, r)) {
                 (Some(li), Some(ri)) => li < ri,
                 _ => false,
             },
@@ -485,11 +515,9 @@ fn merge_keyed(
         .map(|v| v.get(key).map_or(Value::Null, key_only))
         .collect();
     let patch_order: Vec<Value> = items.iter().map(|(_, _, v)| key_only(v)).collect();
+    let mut positions = Positions::of(&live, Ident::Key(key));
     for (at, item, value) in items {
-        match live
-            .iter()
-            .position(|v| v.get(key).is_some_and(|v| same(v, value)))
-        {
+        match positions.0.get(&canon(value)).copied() {
             Some(pos) => {
                 let current = match std::mem::take(&mut live[pos]) {
                     Value::Object(m) => m,
@@ -497,12 +525,16 @@ fn merge_keyed(
                 };
                 live[pos] = Value::Object(merge_map(current, item, elem, &at)?);
             }
-            None => live.push(Value::Object(merge_map(Map::new(), item, elem, &at)?)),
+            None => {
+                positions.0.insert(canon(value), live.len());
+                live.push(Value::Object(merge_map(Map::new(), item, elem, &at)?));
+            }
         }
     }
-    let (patched, server_only): (Vec<Value>, Vec<Value>) = live
-        .into_iter()
-        .partition(|v| id.index(&patch_order, v).is_some());
+    let (patched, server_only): (Vec<Value>, Vec<Value>) = live.into_iter().partition({
+        let patched = Positions::of(&patch_order, id);
+        move |v| patched.get(id, v).is_some()
+    });
     let patched = sort_by(patched, &patch_order, id);
     Ok(interleave(server_only, patched, &live_order, id))
 }
@@ -531,14 +563,16 @@ fn merge_set(live: Vec<Value>, patch: &[Value], path: &str) -> Result<Vec<Value>
         }
     }
     let mut merged: Vec<Value> = Vec::with_capacity(live.len() + patch.len());
+    let mut seen = HashSet::with_capacity(live.len() + patch.len());
     for v in live.iter().chain(patch) {
-        if !merged.iter().any(|m| same(m, v)) {
+        if seen.insert(canon(v)) {
             merged.push(v.clone());
         }
     }
-    let (patched, server_only): (Vec<Value>, Vec<Value>) = merged
-        .into_iter()
-        .partition(|v| patch.iter().any(|p| same(p, v)));
+    let (patched, server_only): (Vec<Value>, Vec<Value>) = merged.into_iter().partition({
+        let in_patch: HashSet<String> = patch.iter().map(canon).collect();
+        move |v| in_patch.contains(&canon(v))
+    });
     let patched = sort_by(patched, patch, Ident::Whole);
     Ok(interleave(server_only, patched, &live, Ident::Whole))
 }

@@ -688,3 +688,51 @@ fn odd_inputs_never_panic() {
         }
     }
 }
+
+/// Big lists merge correctly (set union keeps live order then new items,
+/// keyed lists match by key, numbers by value) — the lookups are indexed,
+/// so this is linear rather than quadratic.
+#[test]
+fn large_lists_merge_by_identity() {
+    let live: Vec<String> = (0..4000).map(|i| format!("f/{i}")).collect();
+    let added: Vec<String> = (3000..8000).map(|i| format!("f/{i}")).collect();
+    let out = deploy(
+        json!({"metadata": {"finalizers": live}}),
+        json!({"metadata": {"finalizers": added}}),
+    );
+    let got = out["metadata"]["finalizers"].as_array().unwrap();
+    assert_eq!(got.len(), 8000, "a union without duplicates");
+    let mut unique: Vec<&str> = got.iter().map(|v| v.as_str().unwrap()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 8000);
+
+    let env: Vec<Value> = (0..3000)
+        .map(|i| json!({"name": format!("E{i}"), "value": "old"}))
+        .collect();
+    let patch: Vec<Value> = (0..3000)
+        .step_by(2)
+        .map(|i| json!({"name": format!("E{i}"), "value": "new"}))
+        .collect();
+    let out = deploy(
+        with_pod(json!({"containers": [{"name": "a", "image": "i", "env": env}]})),
+        pod_patch(json!({"containers": [{"name": "a", "env": patch}]})),
+    );
+    let env = pod(&out)["containers"][0]["env"].as_array().unwrap();
+    assert_eq!(env.len(), 3000, "merged by name, nothing added");
+    assert_eq!(env[0]["value"], "new");
+    assert_eq!(env[1]["value"], "old");
+    assert_eq!(env[2998]["value"], "new");
+
+    let ports = deploy(
+        with_pod(
+            json!({"containers": [{"name": "a", "image": "i", "ports": [{"containerPort": 80}]}]}),
+        ),
+        pod_patch(
+            json!({"containers": [{"name": "a", "ports": [{"containerPort": 80.0, "name": "http"}]}]}),
+        ),
+    );
+    let ports = pod(&ports)["containers"][0]["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 1, "80 and 80.0 are the same key: {ports:?}");
+    assert_eq!(ports[0]["name"], "http");
+}
