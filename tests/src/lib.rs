@@ -5,6 +5,7 @@
 //! Every process started here is killed when its handle drops.
 
 pub mod https;
+pub mod kubectl_watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 pub use https::{HttpResponse, Https};
+pub use kubectl_watch::KubectlWatch;
 
 /// Installs the process-wide rustls crypto provider (ring) once.
 pub fn init_crypto() {

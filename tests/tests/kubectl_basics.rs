@@ -9,12 +9,10 @@
 //! objects are created with `create -f - --validate=false` and patched with
 //! `--type=merge` / `--type=json`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use flotilla_e2e::{kubectl_at, ok, wait_for, ApiServer};
+use flotilla_e2e::{kubectl_at, ok, wait_for, ApiServer, KubectlWatch};
 use serde_json::Value;
 
 /// Where the versioned kubectl binaries live on these machines.
@@ -395,70 +393,13 @@ fn patch_label_and_annotate() {
     assert!(missing.contains("NotFound"), "{missing}");
 }
 
-/// A background `kubectl get -w` whose stdout lines are read with deadlines.
-struct KubectlWatch {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl KubectlWatch {
-    fn start(server: &ApiServer, args: &[&str]) -> Self {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting kubectl get -w");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next line printed, failing after `timeout`.
-    fn next_line(&mut self, timeout: Duration) -> String {
-        let line = self.lines.recv_timeout(timeout).unwrap_or_else(|e| {
-            panic!(
-                "no line from kubectl get -w within {timeout:?} ({e}); so far: {:?}",
-                self.seen
-            )
-        });
-        self.seen.push(line.clone());
-        line
-    }
-
-    /// Expects exactly these next lines, in order.
-    fn expect_lines(&mut self, expected: &[&str]) {
-        for want in expected {
-            let got = self.next_line(Duration::from_secs(10));
-            assert_eq!(got.trim_end(), *want, "all lines: {:?}", self.seen);
-        }
-    }
-
-    /// Whether kubectl is still running (it must not give up on the stream).
-    fn running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-}
-
-impl Drop for KubectlWatch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Expects exactly these next lines from a `kubectl get -w`, in order.
+fn expect_lines(watch: &mut KubectlWatch, expected: &[&str]) {
+    for want in expected {
+        let got = watch
+            .next_line(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.trim_end(), *want, "all lines: {:?}", watch.seen());
     }
 }
 
@@ -530,16 +471,19 @@ data: {v: "1"}
     let mut table = KubectlWatch::start(&server, &["get", "cm", "-n", "live", "-w"]);
 
     // The current state comes first.
-    all.expect_lines(&["ADDED first 1"]);
-    one.expect_lines(&["ADDED first 1"]);
-    web.expect_lines(&["ADDED first 1"]);
-    let header = table.next_line(Duration::from_secs(10));
+    expect_lines(&mut all, &["ADDED first 1"]);
+    expect_lines(&mut one, &["ADDED first 1"]);
+    expect_lines(&mut web, &["ADDED first 1"]);
+    let header = table
+        .next_line(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
         ["NAME", "DATA", "AGE"]
     );
     assert!(table
         .next_line(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"))
         .starts_with("first "));
 
     // Changes: each appears, in order, in the watches it concerns.
@@ -547,9 +491,10 @@ data: {v: "1"}
         &server,
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: second, namespace: live}\ndata: {v: \"a\"}\n",
     ));
-    all.expect_lines(&["ADDED second a"]);
+    expect_lines(&mut all, &["ADDED second a"]);
     assert!(table
         .next_line(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"))
         .starts_with("second "));
 
     ok(server.kubectl(&[
@@ -562,22 +507,22 @@ data: {v: "1"}
         "-p",
         r#"{"data":{"v":"2"}}"#,
     ]));
-    all.expect_lines(&["MODIFIED first 2"]);
-    one.expect_lines(&["MODIFIED first 2"]);
-    web.expect_lines(&["MODIFIED first 2"]);
+    expect_lines(&mut all, &["MODIFIED first 2"]);
+    expect_lines(&mut one, &["MODIFIED first 2"]);
+    expect_lines(&mut web, &["MODIFIED first 2"]);
 
     ok(server.kubectl(&["label", "cm", "first", "-n", "live", "app-"]));
-    all.expect_lines(&["MODIFIED first 2"]);
-    one.expect_lines(&["MODIFIED first 2"]);
-    web.expect_lines(&["DELETED first 2"]);
+    expect_lines(&mut all, &["MODIFIED first 2"]);
+    expect_lines(&mut one, &["MODIFIED first 2"]);
+    expect_lines(&mut web, &["DELETED first 2"]);
 
     ok(server.kubectl(&["label", "cm", "second", "-n", "live", "app=web"]));
-    all.expect_lines(&["MODIFIED second a"]);
-    web.expect_lines(&["ADDED second a"]);
+    expect_lines(&mut all, &["MODIFIED second a"]);
+    expect_lines(&mut web, &["ADDED second a"]);
 
     ok(server.kubectl(&["delete", "cm", "first", "-n", "live"]));
-    all.expect_lines(&["DELETED first 2"]);
-    one.expect_lines(&["DELETED first 2"]);
+    expect_lines(&mut all, &["DELETED first 2"]);
+    expect_lines(&mut one, &["DELETED first 2"]);
 
     // Changes elsewhere reach none of these watches: the next line each one
     // prints is the next change in its own selection.
@@ -595,12 +540,12 @@ data: {v: "1"}
         "-p",
         r#"[{"op":"replace","path":"/data/v","value":"b"}]"#,
     ]));
-    all.expect_lines(&["MODIFIED second b"]);
-    web.expect_lines(&["MODIFIED second b"]);
+    expect_lines(&mut all, &["MODIFIED second b"]);
+    expect_lines(&mut web, &["MODIFIED second b"]);
 
     // Nobody gave up on the stream.
     for watch in [&mut all, &mut one, &mut web, &mut table] {
-        assert!(watch.running(), "kubectl get -w exited: {:?}", watch.seen);
+        assert!(watch.running(), "kubectl get -w exited: {:?}", watch.seen());
     }
 }
 

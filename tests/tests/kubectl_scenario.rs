@@ -28,14 +28,13 @@
 //! A failure names the kubectl version, the step, the command with its
 //! stdout/stderr, and ends with the tail of that server's log.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flotilla_e2e::{kubectl_at_env, wait_for, ApiServer};
+use flotilla_e2e::{kubectl_at_env, wait_for, ApiServer, KubectlWatch};
 use serde_json::{json, Value};
 
 /// Where the versioned kubectl binaries live on these machines.
@@ -410,87 +409,14 @@ impl Kubectl {
 
     /// Starts `kubectl get ... -w` in the background.
     fn watch(&self, args: &[&str]) -> Result<KubectlWatch> {
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
             .arg(self.cache_dir())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {} {args:?}", self.binary))?;
-        Ok(KubectlWatch::new(child))
-    }
-}
-
-/// A background `kubectl get -w` whose stdout lines are read with deadlines;
-/// killed when dropped.
-struct KubectlWatch {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl KubectlWatch {
-    fn new(mut child: Child) -> Self {
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        KubectlWatch {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The cells of the next line printed, failing after [`WATCH_LINE_TIMEOUT`].
-    fn next_row(&mut self) -> Result<Vec<String>> {
-        match self.lines.recv_timeout(WATCH_LINE_TIMEOUT) {
-            Ok(line) => {
-                self.seen.push(line.clone());
-                Ok(line.split_whitespace().map(str::to_string).collect())
-            }
-            Err(e) => {
-                let note = self.exit_note();
-                bail!(
-                    "no line from kubectl get -w within {WATCH_LINE_TIMEOUT:?} ({e}); lines so far: {:?}; {note}",
-                    self.seen
-                )
-            }
-        }
-    }
-
-    fn exit_note(&mut self) -> String {
-        match self.child.try_wait() {
-            Ok(Some(status)) => {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = self.child.stderr.take() {
-                    use std::io::Read;
-                    let _ = pipe.read_to_string(&mut stderr);
-                }
-                format!("kubectl exited ({status}), stderr: {stderr}")
-            }
-            _ => "kubectl is still running".to_string(),
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for KubectlWatch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .args(args);
+        KubectlWatch::spawn(command).with_context(|| format!("starting {} {args:?}", self.binary))
     }
 }
 
@@ -642,9 +568,9 @@ fn scenario(k: &Kubectl) -> Result<()> {
 
     step(k, "4 (get cm -w sees changes)", || {
         let mut watch = k.watch(&["get", "cm", "-n", NS, "-w"])?;
-        let header = watch.next_row()?;
+        let header = watch.next_row(WATCH_LINE_TIMEOUT)?;
         ensure!(header == ["NAME", "DATA", "AGE"], "header {header:?}");
-        let first = watch.next_row()?;
+        let first = watch.next_row(WATCH_LINE_TIMEOUT)?;
         ensure!(starts(&first, &["settings", "1"]), "first row {first:?}");
 
         k.ok_line(
@@ -658,7 +584,7 @@ fn scenario(k: &Kubectl) -> Result<()> {
             ],
             "configmap/watched created",
         )?;
-        let row = watch.next_row()?;
+        let row = watch.next_row(WATCH_LINE_TIMEOUT)?;
         ensure!(starts(&row, &["watched", "1"]), "after create: {row:?}");
 
         k.ok_line(
@@ -674,11 +600,11 @@ fn scenario(k: &Kubectl) -> Result<()> {
             ],
             "configmap/settings patched",
         )?;
-        let row = watch.next_row()?;
+        let row = watch.next_row(WATCH_LINE_TIMEOUT)?;
         ensure!(starts(&row, &["settings", "2"]), "after patch: {row:?}");
 
         k.ok(&["delete", "cm", "watched", "-n", NS])?;
-        let row = watch.next_row()?;
+        let row = watch.next_row(WATCH_LINE_TIMEOUT)?;
         ensure!(starts(&row, &["watched", "1"]), "after delete: {row:?}");
         ensure!(
             watch.running(),

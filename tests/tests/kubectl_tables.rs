@@ -4,13 +4,10 @@
 //! happen — with the kubectl on PATH and every versioned kubectl installed —
 //! and the raw Table JSON has the shape kube-apiserver sends.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flotilla_e2e::{kubectl_at, ok, ApiServer};
+use flotilla_e2e::{kubectl_at, ok, ApiServer, KubectlWatch};
 use http_body_util::{BodyExt, Empty};
 use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
@@ -214,62 +211,32 @@ fn other_kinds_print_their_columns() {
     assert_eq!(&rows[1][..2], ["lock", "controller-0"]);
 }
 
-/// A background `kubectl get -w` whose stdout lines are read with deadlines.
-struct KubectlWatch {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl KubectlWatch {
-    fn start(server: &ApiServer, args: &[&str]) -> Self {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting kubectl get -w");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    fn next_row(&mut self) -> Vec<String> {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a line from kubectl get -w within 10s");
-        line.split_whitespace().map(str::to_string).collect()
-    }
-}
-
-impl Drop for KubectlWatch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn watch_prints_table_rows_as_changes_happen() {
     let server = start();
     namespace(&server, "live");
     configmap(&server, "live", "first", json!({"a": "1"}));
     let mut watch = KubectlWatch::start(&server, &["get", "cm", "-n", "live", "-w"]);
-    assert_eq!(watch.next_row(), ["NAME", "DATA", "AGE"]);
-    assert_eq!(&watch.next_row()[..2], ["first", "1"]);
+    assert_eq!(
+        watch
+            .next_row(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}")),
+        ["NAME", "DATA", "AGE"]
+    );
+    assert_eq!(
+        &watch
+            .next_row(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"))[..2],
+        ["first", "1"]
+    );
 
     configmap(&server, "live", "second", json!({"a": "1", "b": "2"}));
-    assert_eq!(&watch.next_row()[..2], ["second", "2"]);
+    assert_eq!(
+        &watch
+            .next_row(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"))[..2],
+        ["second", "2"]
+    );
     ok(server.kubectl(&[
         "patch",
         "cm",
@@ -281,13 +248,20 @@ fn watch_prints_table_rows_as_changes_happen() {
         r#"{"data":{"b":"2","c":"3"}}"#,
     ]));
     // No second header: later events carry no column definitions.
-    assert_eq!(&watch.next_row()[..2], ["first", "3"]);
-    ok(server.kubectl(&["delete", "cm", "second", "-n", "live"]));
-    assert_eq!(&watch.next_row()[..2], ["second", "2"]);
-    assert!(
-        watch.child.try_wait().expect("try_wait").is_none(),
-        "kubectl get -w exited"
+    assert_eq!(
+        &watch
+            .next_row(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"))[..2],
+        ["first", "3"]
     );
+    ok(server.kubectl(&["delete", "cm", "second", "-n", "live"]));
+    assert_eq!(
+        &watch
+            .next_row(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"))[..2],
+        ["second", "2"]
+    );
+    assert!(watch.running(), "kubectl get -w exited");
 }
 
 /// GET with an `Accept` header; the response with its body unread.

@@ -149,18 +149,7 @@ pub(super) fn builtin() -> Vec<(&'static str, &'static str, Printer)> {
             with(
                 vec![
                     name(),
-                    col(
-                        "Ready",
-                        "string",
-                        "Number of the pod with ready state",
-                        |o, _| {
-                            s(format!(
-                                "{}/{}",
-                                int(o, "/status/readyReplicas"),
-                                replicas(o)
-                            ))
-                        },
-                    ),
+                    ready_of_replicas(),
                     col("Up-to-date", "integer", "Updated replicas.", |o, _| {
                         Value::from(int(o, "/status/updatedReplicas"))
                     }),
@@ -176,22 +165,7 @@ pub(super) fn builtin() -> Vec<(&'static str, &'static str, Printer)> {
             "apps",
             "StatefulSet",
             with(
-                vec![
-                    name(),
-                    col(
-                        "Ready",
-                        "string",
-                        "Number of the pod with ready state",
-                        |o, _| {
-                            s(format!(
-                                "{}/{}",
-                                int(o, "/status/readyReplicas"),
-                                replicas(o)
-                            ))
-                        },
-                    ),
-                    age(),
-                ],
+                vec![name(), ready_of_replicas(), age()],
                 pod_template_columns(None),
             ),
         ),
@@ -504,4 +478,20 @@ fn cron_job_printer() -> Printer {
             )))
         }),
     ])
+}
+
+/// `READY` as `ready/desired`, shared by Deployments and StatefulSets.
+fn ready_of_replicas() -> Column {
+    col(
+        "Ready",
+        "string",
+        "Number of the pod with ready state",
+        |o, _| {
+            s(format!(
+                "{}/{}",
+                int(o, "/status/readyReplicas"),
+                replicas(o)
+            ))
+        },
+    )
 }
