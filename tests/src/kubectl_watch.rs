@@ -18,11 +18,8 @@ pub struct KubectlWatch {
 impl KubectlWatch {
     /// Runs the kubectl on PATH with the server's kubeconfig.
     pub fn start(server: &crate::ApiServer, args: &[&str]) -> Self {
-        let mut command = Command::new("kubectl");
-        command
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(args);
+        let mut command = crate::kubectl_command("kubectl", &server.kubeconfig());
+        command.args(args);
         Self::spawn(command).expect("starting kubectl in the background")
     }
 

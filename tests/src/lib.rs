@@ -234,6 +234,26 @@ impl Drop for ApiServer {
     }
 }
 
+/// A kubectl command for a server's kubeconfig, with a discovery cache of
+/// its own beside that kubeconfig.
+///
+/// kubectl caches discovery under `~/.kube/cache/discovery/HOST_PORT` for
+/// hours. Test servers listen on ephemeral ports, so a port reused by a later
+/// server (of another test binary, or with other CRDs) would otherwise be
+/// answered from the earlier server's cached discovery.
+pub fn kubectl_command(binary: &str, kubeconfig: &Path) -> Command {
+    let cache_dir = kubeconfig
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("kubectl-cache");
+    let mut cmd = Command::new(binary);
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache_dir);
+    cmd
+}
+
 /// Runs a kubectl binary with a kubeconfig.
 pub fn kubectl_at(binary: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     kubectl_at_env(binary, kubeconfig, args, stdin, &[])
@@ -249,8 +269,8 @@ pub fn kubectl_at_env(
     env: &[(&str, &str)],
 ) -> Output {
     use std::io::Write;
-    let mut cmd = Command::new(binary);
-    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    let mut cmd = kubectl_command(binary, kubeconfig);
+    cmd.args(args);
     cmd.envs(env.iter().copied());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -375,9 +375,7 @@ fn sigterm_with_open_watches_exits_promptly() {
     let mut server = ApiServer::start().expect("server starts");
     let https = server.https();
     // A kubectl watch too: it must notice the end of its stream and exit.
-    let mut kubectl = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(server.kubeconfig())
+    let mut kubectl = flotilla_e2e::kubectl_command("kubectl", &server.kubeconfig())
         .args([
             "get",
             "cm",
