@@ -188,16 +188,18 @@ pub fn server_url(listen: SocketAddr) -> String {
     format!("https://{}", SocketAddr::new(ip, listen.port()))
 }
 
-/// Writes the admin kubeconfig (`dir/kubeconfig`, context `flotilla`) for a
-/// server listening on `listen`, and returns its path.
+/// Writes the admin kubeconfig (`dir/kubeconfig`, one cluster, user and
+/// context named `context` — `flotilla` for the federation) for a server
+/// listening on `listen`, and returns its path.
 pub fn write_admin_kubeconfig(
     dir: &Path,
+    context: &str,
     listen: SocketAddr,
     ca_pem: &str,
     token: &str,
 ) -> io::Result<PathBuf> {
     let path = dir.join(KUBECONFIG_FILE);
-    Kubeconfig::new_single(DEFAULT_CONTEXT, &server_url(listen), ca_pem, token).write(&path)?;
+    Kubeconfig::new_single(context, &server_url(listen), ca_pem, token).write(&path)?;
     Ok(path)
 }
 
@@ -247,7 +249,8 @@ mod tests {
     fn write_load_round_trip_with_member_context() {
         let dir = tempfile::tempdir().expect("tempdir");
         let listen: SocketAddr = "0.0.0.0:7443".parse().expect("addr");
-        let path = write_admin_kubeconfig(dir.path(), listen, CA, "tok").expect("write");
+        let path =
+            write_admin_kubeconfig(dir.path(), DEFAULT_CONTEXT, listen, CA, "tok").expect("write");
         assert_eq!(path, dir.path().join("kubeconfig"));
         #[cfg(unix)]
         {

@@ -149,11 +149,35 @@ async fn open_storage(config: &ServerConfig) -> Result<Arc<dyn Storage>, StartEr
     ))
 }
 
+/// How a program that embeds the server (the member-cluster simulator,
+/// `kubectl fed up`) adapts it. The default is the plain server.
+#[derive(Default)]
+pub struct Embedding {
+    /// Name of the cluster, user and context in `DIR/kubeconfig` (default
+    /// [`kubeconfig::DEFAULT_CONTEXT`], `flotilla`).
+    pub context: Option<String>,
+    /// Wraps the whole service, outside every layer of [`router`] (the
+    /// simulator's fault injection).
+    pub wrap: Option<Box<dyn FnOnce(Router) -> Router + Send>>,
+    /// Controls the accept loop (see [`tls::serve_gated`]).
+    pub gate: Option<tokio::sync::watch::Receiver<tls::ConnectionGate>>,
+}
+
 /// Starts serving; resolves once the listener is bound and the kubeconfig written.
 pub async fn start(
     config: ServerConfig,
     registry: Registry,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, StartError> {
+    start_embedded(config, registry, shutdown, Embedding::default()).await
+}
+
+/// [`start`] with the adaptations of an embedding program.
+pub async fn start_embedded(
+    config: ServerConfig,
+    registry: Registry,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    embedding: Embedding,
 ) -> Result<RunningServer, StartError> {
     let pki = {
         let (dir, ip, sans) = (
@@ -198,17 +222,30 @@ pub async fn start(
     }
     crate::rest::crd::controller::spawn(api.clone());
 
-    let app = router(api.clone(), authenticator);
+    let mut app = router(api.clone(), authenticator);
+    if let Some(wrap) = embedding.wrap {
+        app = wrap(app);
+    }
+    let context = embedding
+        .context
+        .unwrap_or_else(|| kubeconfig::DEFAULT_CONTEXT.to_string());
     let kubeconfig = kubeconfig::write_admin_kubeconfig(
         &config.data_dir,
+        &context,
         addr,
         &pki.ca_cert_pem,
         &pki.admin_token,
     )
     .map_err(StartError::Kubeconfig)?;
     let tls_config = pki.rustls_server_config()?;
-    tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "federation API server listening");
-    let serve = tokio::spawn(tls::serve(listener, tls_config, app, shutdown));
+    tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "API server listening");
+    let serve = tokio::spawn(tls::serve_gated(
+        listener,
+        tls_config,
+        app,
+        shutdown,
+        embedding.gate,
+    ));
     Ok(RunningServer {
         addr,
         kubeconfig,

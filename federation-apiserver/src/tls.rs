@@ -26,6 +26,24 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Whether the accept loop admits connections (see [`serve_gated`]).
+///
+/// The member-cluster simulator drives it to play an unreachable cluster;
+/// a plain server is always [`ConnectionGate::Open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionGate {
+    /// Connections are accepted and served.
+    #[default]
+    Open,
+    /// New connections are accepted but get no TLS handshake until the gate
+    /// opens again: clients hang, as behind a network partition.
+    Hold,
+    /// The listening socket is closed (connections are refused) and every
+    /// open connection is dropped; the same address is bound again when the
+    /// gate leaves this state.
+    Closed,
+}
+
 /// Serves `app` over TLS on `listener` until `shutdown` completes.
 ///
 /// # Guarantees
@@ -50,6 +68,28 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_gated(listener, tls, app, shutdown, None).await
+}
+
+/// [`serve`], with the admission of connections controlled by `gate`.
+///
+/// # Guarantees
+/// - [`ConnectionGate::Closed`]: the listener is dropped at once (connects
+///   are refused) and every connection task is aborted (their sockets
+///   close); when the gate changes again the loop binds the same address,
+///   retrying every 100 ms while it is taken.
+/// - [`ConnectionGate::Hold`]: accepted connections wait before their TLS
+///   handshake (the handshake timeout starts only when the gate opens).
+///   Already established connections are not affected; a request layer can
+///   hold their requests (the simulator's fault layer does).
+/// - Shutdown behaves as in [`serve`] in every state.
+pub async fn serve_gated(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    gate: Option<watch::Receiver<ConnectionGate>>,
+) -> io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new());
@@ -57,18 +97,68 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    // Without a gate: one that stays open forever.
+    let mut watching_gate = true;
+    let (_open_tx, mut gate) = match gate {
+        Some(gate) => (None, gate),
+        None => {
+            let (tx, rx) = watch::channel(ConnectionGate::Open);
+            (Some(tx), rx)
+        }
+    };
+    let addr = listener.local_addr()?;
+    let mut listener = Some(listener);
 
     loop {
+        if watching_gate && *gate.borrow_and_update() == ConnectionGate::Closed {
+            if listener.take().is_some() {
+                connections.abort_all();
+                tracing::info!(%addr, "connection gate closed: refusing connections");
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                changed = gate.changed() => {
+                    if changed.is_err() {
+                        // The gate's owner is gone: stay closed until shutdown.
+                        (&mut shutdown).await;
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(bound) = listener.as_ref() else {
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tracing::info!(%addr, "connection gate reopened: accepting connections");
+                    listener = Some(l);
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot bind again; retrying");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+            }
+            continue;
+        };
         tokio::select! {
             () = &mut shutdown => break,
+            changed = gate.changed(), if watching_gate => {
+                // A dropped gate sender leaves the last state in force.
+                watching_gate = changed.is_ok();
+            }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            accepted = bound.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let conn = Connection {
                         acceptor: acceptor.clone(),
                         builder: builder.clone(),
                         app: app.clone(),
                         stop: stop_rx.clone(),
+                        gate: gate.clone(),
                     };
                     connections.spawn(async move {
                         if let Err(e) = conn.run(stream).await {
@@ -108,6 +198,7 @@ struct Connection {
     builder: Builder<TokioExecutor>,
     app: Router,
     stop: watch::Receiver<bool>,
+    gate: watch::Receiver<ConnectionGate>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -115,6 +206,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 impl Connection {
     async fn run(mut self, stream: TcpStream) -> Result<(), BoxError> {
         stream.set_nodelay(true)?;
+        // A held connection waits here, before its handshake (a closed gate
+        // aborts this task from the accept loop).
+        tokio::select! {
+            open = self.gate.wait_for(|g| *g == ConnectionGate::Open) => {
+                if open.is_err() {
+                    return Ok(());
+                }
+            }
+            _ = self.stop.wait_for(|stop| *stop) => return Ok(()),
+        }
         let tls_stream = tokio::select! {
             handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)) => {
                 match handshake {
@@ -307,3 +408,7 @@ mod tests {
         assert!(read.is_ok(), "connection closed after abort");
     }
 }
+
+#[cfg(test)]
+#[path = "tls_gate_tests.rs"]
+mod gate_tests;

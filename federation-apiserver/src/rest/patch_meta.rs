@@ -293,6 +293,39 @@ static HPA: Schema = Schema {
     ],
 };
 
+// ---- core/v1 kinds only members serve -------------------------------------
+
+static POD: Schema = Schema {
+    name: "Pod",
+    fields: &[
+        object("metadata", &OBJECT_META),
+        object("spec", &POD_SPEC),
+        object("status", &CONDITIONS_STATUS),
+    ],
+};
+
+static NODE_SPEC: Schema = Schema {
+    name: "NodeSpec",
+    fields: &[atomic("taints"), atomic("podCIDRs")],
+};
+
+static NODE_STATUS: Schema = Schema {
+    name: "NodeStatus",
+    fields: &[
+        merge("conditions", "type", None),
+        merge("addresses", "type", None),
+    ],
+};
+
+static NODE: Schema = Schema {
+    name: "Node",
+    fields: &[
+        object("metadata", &OBJECT_META),
+        object("spec", &NODE_SPEC),
+        object("status", &NODE_STATUS),
+    ],
+};
+
 /// The patch metadata of a built-in kind, `None` for any other kind (which
 /// then does not support strategic merge patch).
 pub fn for_kind(group: &str, version: &str, kind: &str) -> Option<&'static Schema> {
@@ -301,6 +334,8 @@ pub fn for_kind(group: &str, version: &str, kind: &str) -> Option<&'static Schem
         ("", "v1", "ConfigMap" | "Secret" | "Event") => &METADATA_ONLY,
         ("", "v1", "Service") => &SERVICE,
         ("", "v1", "ServiceAccount") => &SERVICE_ACCOUNT,
+        ("", "v1", "Pod") => &POD,
+        ("", "v1", "Node") => &NODE,
         ("apps", "v1", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => &WORKLOAD,
         ("batch", "v1", "Job") => &WORKLOAD,
         ("batch", "v1", "CronJob") => &CRON_JOB,

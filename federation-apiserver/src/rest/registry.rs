@@ -380,6 +380,40 @@ pub fn builtin_types() -> Vec<ResourceType> {
     specs.into_iter().map(ResourceType::from).collect()
 }
 
+/// The kinds a member cluster serves beyond [`builtin_types`]: nodes and
+/// pods, which only exist where workloads actually run (the member-cluster
+/// simulator), never at the federation endpoint.
+pub fn member_types() -> Vec<ResourceType> {
+    use k8s_openapi::api::core::v1 as core;
+    let specs = vec![
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "Node",
+            plural: "nodes",
+            namespaced: false,
+            short_names: &["no"],
+            categories: &[],
+            has_status: true,
+            schema_check: Schema::Builtin(check_as::<core::Node>),
+            extra_field_labels: &["spec.unschedulable"],
+        },
+        Spec {
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            plural: "pods",
+            namespaced: true,
+            short_names: &["po"],
+            categories: &["all"],
+            has_status: true,
+            schema_check: Schema::Builtin(check_as::<core::Pod>),
+            extra_field_labels: &["spec.nodeName", "status.phase"],
+        },
+    ];
+    specs.into_iter().map(ResourceType::from).collect()
+}
+
 /// Lookup of served resources by group/version/plural, shared by every request.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -401,6 +435,13 @@ impl Registry {
     /// The registry of built-in kinds.
     pub fn builtin() -> Self {
         Self::new(builtin_types())
+    }
+
+    /// The registry of a member cluster: the built-ins plus nodes and pods.
+    pub fn member() -> Self {
+        let mut types = builtin_types();
+        types.extend(member_types());
+        Self::new(types)
     }
 
     pub fn insert(&mut self, t: ResourceType) {

@@ -16,6 +16,7 @@
 //! send `null`, and kubectl reuses the columns it already has).
 
 mod cells;
+mod member_printers;
 mod printers;
 
 use std::collections::HashMap;
@@ -179,6 +180,7 @@ fn printer_map() -> &'static PrinterMap {
     MAP.get_or_init(|| {
         let map = printers::builtin()
             .into_iter()
+            .chain(member_printers::member())
             .map(|(group, kind, p)| ((group.to_string(), kind.to_string()), Arc::new(p)))
             .collect();
         RwLock::new(map)
