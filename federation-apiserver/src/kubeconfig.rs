@@ -138,6 +138,20 @@ impl Kubeconfig {
         upsert(&mut self.contexts, context, |c| &c.name);
     }
 
+    /// Adds (or replaces) every cluster, user and context of `other`; the
+    /// current context is left unchanged.
+    pub fn merge_from(&mut self, other: &Kubeconfig) {
+        for cluster in &other.clusters {
+            upsert(&mut self.clusters, cluster.clone(), |c| &c.name);
+        }
+        for user in &other.users {
+            upsert(&mut self.users, user.clone(), |u| &u.name);
+        }
+        for context in &other.contexts {
+            upsert(&mut self.contexts, context.clone(), |c| &c.name);
+        }
+    }
+
     /// The context named `name`, if any.
     pub fn context(&self, name: &str) -> Option<&Context> {
         self.contexts
@@ -208,6 +222,18 @@ mod tests {
     use super::*;
 
     const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn merging_adds_contexts_and_keeps_the_current_one() {
+        let mut fed = Kubeconfig::new_single("flotilla", "https://127.0.0.1:6443", CA, "a");
+        let member = Kubeconfig::new_single("member-1", "https://127.0.0.1:7000", CA, "b");
+        fed.merge_from(&member);
+        fed.merge_from(&member);
+        assert_eq!(fed.current_context, "flotilla");
+        assert_eq!(fed.contexts.len(), 2);
+        assert_eq!(fed.context("member-1").map(|c| c.user.as_str()), Some("member-1-admin"));
+        assert_eq!(fed.clusters[1].cluster.server, "https://127.0.0.1:7000");
+    }
 
     #[test]
     fn server_url_handles_unspecified_and_ipv6() {

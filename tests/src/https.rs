@@ -106,6 +106,19 @@ impl Https {
         )
     }
 
+    /// A GET that gives up after `timeout`, connecting and handshake included
+    /// (for servers that may hang, like a partitioned member).
+    pub fn get_within(&self, path: &str, timeout: Duration) -> Result<HttpResponse> {
+        self.runtime.block_on(async {
+            tokio::time::timeout(
+                timeout,
+                Self::read(self.send("GET", path, None, Bytes::new())),
+            )
+            .await
+            .with_context(|| format!("no answer within {timeout:?}"))?
+        })
+    }
+
     /// Any request, read to the end (blocking; for synchronous tests).
     pub fn request(
         &self,
@@ -115,20 +128,25 @@ impl Https {
         body: &[u8],
     ) -> Result<HttpResponse> {
         let body = Bytes::copy_from_slice(body);
-        self.runtime.block_on(async {
-            let response = self.send(method, path, content_type, body).await?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body =
-                tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
-                    .await
-                    .context("reading the body timed out")??
-                    .to_bytes();
-            Ok(HttpResponse {
-                status,
-                headers,
-                body,
-            })
+        self.runtime
+            .block_on(Self::read(self.send(method, path, content_type, body)))
+    }
+
+    /// Reads a response to the end.
+    async fn read(
+        sending: impl std::future::Future<Output = Result<http::Response<Incoming>>>,
+    ) -> Result<HttpResponse> {
+        let response = sending.await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
+            .await
+            .context("reading the body timed out")??
+            .to_bytes();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
         })
     }
 

@@ -4,6 +4,7 @@
 //!
 //! Every process started here is killed when its handle drops.
 
+pub mod fed;
 pub mod https;
 pub mod kubectl_watch;
 
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub use fed::FedUp;
 pub use https::{HttpResponse, Https};
 pub use kubectl_watch::KubectlWatch;
 
@@ -73,9 +75,13 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
     }
 }
 
-/// A running `federation-apiserver` process.
+/// A running `federation-apiserver` process — or any binary that serves the
+/// same way (writes `DIR/kubeconfig`, answers `/readyz`), such as a
+/// simulated member (`kubectl-fed sim`, see [`ApiServer::start_sim`]).
 pub struct ApiServer {
     child: Option<Child>,
+    /// The binary and the arguments before `--data-dir`.
+    command: Vec<String>,
     /// Keeps the data dir alive (None when the caller owns the dir).
     _tempdir: Option<tempfile::TempDir>,
     pub data_dir: PathBuf,
@@ -96,6 +102,28 @@ impl ApiServer {
         let dir = tempfile::tempdir()?;
         let mut server = ApiServer {
             child: None,
+            command: vec!["federation-apiserver".to_string()],
+            data_dir: dir.path().to_path_buf(),
+            _tempdir: Some(dir),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            addr: String::new(),
+            token: String::new(),
+            ca_pem: String::new(),
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    /// Starts a simulated member cluster (`kubectl-fed sim --name NAME`)
+    /// with extra arguments (`--capacity-pods`, `--startup-delay-ms`...).
+    pub fn start_sim(name: &str, extra_args: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut server = ApiServer {
+            child: None,
+            command: ["kubectl-fed", "sim", "--name", name]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             data_dir: dir.path().to_path_buf(),
             _tempdir: Some(dir),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
@@ -113,7 +141,8 @@ impl ApiServer {
         let kubeconfig = self.kubeconfig();
         let _ = std::fs::remove_file(&kubeconfig);
         let log = std::fs::File::create(self.data_dir.join("apiserver.log"))?;
-        let mut command = Command::new(binary("federation-apiserver"));
+        let mut command = Command::new(binary(&self.command[0]));
+        command.args(&self.command[1..]);
         command.arg("--data-dir").arg(&self.data_dir);
         // A `--listen` among the extra arguments (e.g. a fixed port from
         // [`free_port`], so clients survive a restart) replaces the ephemeral one.
@@ -130,7 +159,7 @@ impl ApiServer {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("starting federation-apiserver")?;
+            .with_context(|| format!("starting {}", self.command.join(" ")))?;
         self.child = Some(child);
         let child = self.child.as_mut().expect("just spawned");
         let config = wait_for(Duration::from_secs(30), "the kubeconfig", || {
@@ -142,7 +171,8 @@ impl ApiServer {
         })?
         .map_err(|status| {
             anyhow::anyhow!(
-                "federation-apiserver exited ({status}) before serving:\n{}",
+                "{} exited ({status}) before serving:\n{}",
+                self.command.join(" "),
                 self.log()
             )
         })?;

@@ -1,0 +1,58 @@
+//! `kubectl fed`: the federation's own commands.
+//!
+//! - `up`: a whole local federation in one process ([`up`]).
+//! - `sim`: one simulated member cluster, and `sim fault` to make a running
+//!   one misbehave ([`sim`]).
+//!
+//! Verbs that talk to a federation (join, cordon, drain, rollout...) arrive
+//! with the issues that build what they drive.
+
+pub mod sim;
+pub mod up;
+
+use clap::{Parser, Subcommand};
+
+/// Flotilla's kubectl plugin: run a local federation, simulate member
+/// clusters, inject faults.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-fed", bin_name = "kubectl fed", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a local federation: the API server (embedded store), the
+    /// controller and N simulated member clusters, in one process.
+    Up(up::UpArgs),
+    /// Run one simulated member cluster as its own process, or (`sim fault`)
+    /// inject faults into running ones.
+    Sim(sim::SimArgs),
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level.
+pub fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        // A local federation logs what matters, not every member's chatter.
+        Command::Up(_) => "warn,kubectl_fed=info",
+        Command::Sim(_) => "info",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Command::Up(args) => up::run(args, federation_apiserver::server::shutdown_signal()).await,
+        Command::Sim(args) => sim::run(args).await,
+    }
+}
