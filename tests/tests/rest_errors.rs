@@ -365,6 +365,37 @@ fn unknown_paths_and_missing_objects_are_404() {
         let s = rejected(&h, &format!("GET {path}"), 404, "NotFound", || h.get(path));
         assert!(s["message"].as_str().unwrap().len() > 10, "{s}");
     }
+    // A named object of a namespaced kind exists only under its namespace:
+    // the all-namespaces path has no objects (Kubernetes serves no such path).
+    let unnamespaced = "/api/v1/configmaps/existing";
+    let mut applied = cm("existing");
+    applied["metadata"]["namespace"] = json!("default");
+    for (what, send) in [
+        (
+            "GET",
+            Box::new(|| h.get(unnamespaced)) as Box<dyn Fn() -> anyhow::Result<HttpResponse>>,
+        ),
+        ("PUT", Box::new(|| h.put_json(unnamespaced, &applied))),
+        ("DELETE", Box::new(|| h.delete(unnamespaced))),
+        (
+            "server-side apply",
+            Box::new(|| {
+                h.patch(
+                    &format!("{unnamespaced}?fieldManager=test"),
+                    "application/apply-patch+yaml",
+                    &applied,
+                )
+            }),
+        ),
+    ] {
+        rejected(
+            &h,
+            &format!("{what} a namespaced object without its namespace"),
+            404,
+            "NotFound",
+            send,
+        );
+    }
     rejected(&h, "POST to an unknown resource", 404, "NotFound", || {
         h.post_json("/api/v1/namespaces/default/nopes", &cm("x"))
     });
@@ -1270,6 +1301,67 @@ fn wrong_methods_are_405() {
     rejected(&h, "PATCH a collection", 405, "MethodNotAllowed", || {
         h.patch(CMS, "application/merge-patch+json", &json!({"data": {}}))
     });
+    // Subresources take GET, PUT and PATCH only: a DELETE on /status must
+    // not delete the object, a POST must not create one.
+    for sub in ["status", "scale"] {
+        let path = format!("{DEPLOYS}/web/{sub}");
+        rejected(
+            &h,
+            &format!("DELETE /{sub}"),
+            405,
+            "MethodNotAllowed",
+            || h.delete(&path),
+        );
+        rejected(&h, &format!("POST /{sub}"), 405, "MethodNotAllowed", || {
+            h.post_json(&path, &deployment("web"))
+        });
+    }
+    // The all-namespaces path of a namespaced kind serves list and watch only.
+    for path in ["/api/v1/configmaps", "/apis/apps/v1/deployments"] {
+        rejected(
+            &h,
+            &format!("deletecollection across namespaces {path}"),
+            405,
+            "MethodNotAllowed",
+            || h.delete(path),
+        );
+        rejected(
+            &h,
+            &format!("deletecollection across namespaces with a selector {path}"),
+            405,
+            "MethodNotAllowed",
+            || h.delete(&format!("{path}?labelSelector=app%3Dweb")),
+        );
+    }
+    rejected(
+        &h,
+        "POST across namespaces",
+        405,
+        "MethodNotAllowed",
+        || h.post_json("/api/v1/configmaps", &cm("nowhere")),
+    );
+    rejected(
+        &h,
+        "POST a deployment across namespaces",
+        405,
+        "MethodNotAllowed",
+        || h.post_json("/apis/apps/v1/deployments", &deployment("nowhere")),
+    );
+    // Namespaces have no deletecollection.
+    rejected(
+        &h,
+        "deletecollection of namespaces",
+        405,
+        "MethodNotAllowed",
+        || h.delete("/api/v1/namespaces"),
+    );
+    rejected(
+        &h,
+        "deletecollection of namespaces by label",
+        405,
+        "MethodNotAllowed",
+        || h.delete("/api/v1/namespaces?labelSelector=kubernetes.io%2Fmetadata.name%3Ddefault"),
+    );
     for path in ["/api/v1", "/apis/apps/v1", "/api", "/apis"] {
         rejected(
             &h,

@@ -200,6 +200,16 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
     if info.namespace.is_some() && !rt.namespaced {
         return Err(ApiError::no_such_path(&path));
     }
+    // The all-namespaces path of a namespaced kind is a collection only
+    // (no objects under it), served for list and watch only.
+    if info.namespace.is_none() && rt.namespaced {
+        if info.name.is_some() {
+            return Err(ApiError::no_such_path(&path));
+        }
+        if parts.method != Method::GET {
+            return Err(not_allowed(&parts.method, &path));
+        }
+    }
     let target = Target {
         query: Query::parse(parts.uri.query()).with_user_agent(
             parts
@@ -225,6 +235,12 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
             return scale::handle(api, &target, &parts.method, content_type, &bytes).await;
         }
         Some(_) => return Err(ApiError::no_such_path(&path)),
+    }
+    // `/status` is read and written, never created or deleted.
+    if target.info.subresource.is_some()
+        && !matches!(parts.method, Method::GET | Method::PUT | Method::PATCH)
+    {
+        return Err(not_allowed(&parts.method, &path));
     }
     let content_type = parts
         .headers
@@ -259,12 +275,17 @@ async fn dispatch(api: &Arc<ApiState>, request: Request) -> Result<Response, Api
             let bytes = read_body(body).await?;
             deletes::delete(api, &target, &bytes).await
         }
-        (Method::DELETE, false) => {
+        (Method::DELETE, false) if target.rt.strategy.delete_collection => {
             let bytes = read_body(body).await?;
             deletes::delete_collection(api, &target, &bytes).await
         }
-        (method, _) => Err(ApiError::method_not_allowed(format!(
-            "the server does not allow this method on the requested resource ({method} {path})"
-        ))),
+        (method, _) => Err(not_allowed(&method, &path)),
     }
+}
+
+/// 405, as kube-apiserver answers a verb a path does not serve.
+fn not_allowed(method: &Method, path: &str) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({method} {path})"
+    ))
 }

@@ -132,8 +132,9 @@ fn check_preconditions(
     Ok(())
 }
 
-/// Deletes every selected object of the collection; answers the list of
-/// what was deleted or marked.
+/// Deletes every selected object of the collection (in one namespace, or of
+/// a cluster-scoped kind other than namespaces: see `api`); answers the list
+/// of what was deleted or marked.
 pub async fn delete_collection(
     api: &ApiState,
     target: &Target,
@@ -170,8 +171,6 @@ pub async fn delete_collection(
             Ok(v) => deleted.push(v),
             // Removed by someone else meanwhile: that is what we wanted.
             Err(e) if e.code == 404 => {}
-            // Namespaces: system ones stay, terminating ones are on their way.
-            Err(e) if is_namespace(target) && matches!(e.code, 403 | 409) => {}
             Err(e) => return Err(e),
         }
     }

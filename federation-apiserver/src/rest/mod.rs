@@ -18,6 +18,7 @@ pub mod request_info;
 pub mod scale;
 pub mod selectors;
 pub mod strategic_merge;
+pub mod strategy;
 pub mod table;
 pub mod type_behaviour;
 pub mod validation;

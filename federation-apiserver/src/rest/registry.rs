@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use super::strategy::Strategy;
 pub use super::type_behaviour::{PrinterColumn, ScalePaths, Schema, SchemaCheck};
 
 /// One served resource (`deployments` in `apps/v1`).
@@ -44,6 +45,8 @@ pub struct ResourceType {
     pub printer_columns: Option<Arc<Vec<PrinterColumn>>>,
     /// The CRD serving this type (`None` for built-ins).
     pub crd: Option<String>,
+    /// Per-kind write behaviour (verbs, generation, defaults, finalizers).
+    pub strategy: Strategy,
 }
 
 impl ResourceType {
@@ -88,18 +91,14 @@ impl ResourceType {
         self.list_kind.clone()
     }
 
-    /// Verbs advertised in discovery.
+    /// Verbs advertised in discovery (and served).
     pub fn verbs(&self) -> Vec<&'static str> {
-        vec![
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+        let mut verbs = vec!["create", "delete"];
+        if self.strategy.delete_collection {
+            verbs.push("deletecollection");
+        }
+        verbs.extend(["get", "list", "patch", "update", "watch"]);
+        verbs
     }
 }
 
@@ -143,6 +142,7 @@ impl From<Spec> for ResourceType {
             list_kind: format!("{}List", s.kind),
             printer_columns: None,
             crd: None,
+            strategy: super::strategy::builtin(s.group, s.plural),
         }
     }
 }

@@ -88,6 +88,7 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
                 list_kind: list_kind.clone(),
                 printer_columns: Some(Arc::new(printer_columns(v))),
                 crd: Some(crd_name.clone()),
+                strategy: Default::default(),
             }
         })
         .collect()

@@ -325,15 +325,15 @@ fn add_paths(rt: &ResourceType, kind_name: &str, paths: &mut Map<String, Value>)
         format!("{base}/{}", rt.plural)
     };
     let kind = rt.kind.as_str();
-    paths.insert(
-        collection.clone(),
-        json!({
-            "get": ops.get(id("list", ""), kind, &ops.list_ref, list_parameters()),
-            "post": ops.write("post", id("create", ""), kind, &ops.kind_ref),
-            "delete": ops.delete(id("deleteCollection", ""), true),
-            "parameters": common.clone(),
-        }),
-    );
+    let mut collection_ops = json!({
+        "get": ops.get(id("list", ""), kind, &ops.list_ref, list_parameters()),
+        "post": ops.write("post", id("create", ""), kind, &ops.kind_ref),
+        "parameters": common.clone(),
+    });
+    if rt.strategy.delete_collection {
+        collection_ops["delete"] = ops.delete(id("deleteCollection", ""), true);
+    }
+    paths.insert(collection.clone(), collection_ops);
     let mut object_params = common.clone();
     object_params.insert(0, name.clone());
     paths.insert(
