@@ -647,6 +647,62 @@ fn finalizers_delay_deletion_until_removed() {
         200,
         "not deleted by losing its finalizer",
     );
+
+    // The write that removes the last finalizer answers with its own result
+    // (finalizers gone, the data it set), at the delete's resourceVersion;
+    // the DELETED event carries the last stored state, as kube-apiserver's
+    // (etcd's previous value) does.
+    let mut last = cm("last");
+    last["metadata"]["finalizers"] = json!(["x/y"]);
+    last["data"] = json!({"v": "1"});
+    ok(
+        h.post_json(&cms("default"), &last).unwrap(),
+        201,
+        "create last",
+    );
+    let last_path = format!("{}/last", cms("default"));
+    let marked = ok(h.delete(&last_path).unwrap(), 200, "mark last");
+    let r = ok(
+        h.patch(
+            &last_path,
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": null}, "data": {"v": "2"}}),
+        )
+        .unwrap(),
+        200,
+        "drop the last finalizer and change data",
+    );
+    assert!(r["metadata"].get("finalizers").is_none(), "{r}");
+    assert_eq!(r["data"]["v"], "2", "the response is the final state: {r}");
+    assert_eq!(
+        r["metadata"]["deletionTimestamp"],
+        marked["metadata"]["deletionTimestamp"]
+    );
+    assert!(rv_num(&r) > rv_num(&marked), "{r}");
+    expect_status(&h.get(&last_path).unwrap(), 404, "NotFound", "last gone");
+    let replay = h
+        .get(&format!(
+            "{}?watch=true&fieldSelector=metadata.name%3Dlast&resourceVersion={}&timeoutSeconds=1",
+            cms("default"),
+            rv(&marked)
+        ))
+        .unwrap();
+    assert_eq!(replay.status, 200, "{}", replay.text());
+    let events: Vec<Value> = replay
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "DELETED");
+    let gone = &events[0]["object"];
+    assert_eq!(
+        rv(gone),
+        rv(&r),
+        "the event and the response share the delete's revision"
+    );
+    assert_eq!(gone["metadata"]["finalizers"], json!(["x/y"]), "{gone}");
+    assert_eq!(gone["data"]["v"], "1", "{gone}");
 }
 
 #[test]

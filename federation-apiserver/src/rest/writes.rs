@@ -301,8 +301,17 @@ pub(crate) async fn store_update(
         return Ok(Stored::Done(json_response(StatusCode::OK, &new)));
     }
     let result = if finished {
-        // The last finalizer is gone from an object being deleted: remove it.
-        api.storage.delete(key, Some(current_rev)).await
+        // The last finalizer is gone from an object being deleted: remove
+        // it. As in kube-apiserver, the update itself is not stored (the
+        // DELETED event carries the last stored state) but the client gets
+        // its result, at the delete's revision.
+        api.storage
+            .delete(key, Some(current_rev))
+            .await
+            .map(|gone| {
+                set_revision(&mut new, revision_of(&gone).unwrap_or(current_rev));
+                crate::storage::object(new)
+            })
     } else {
         api.storage.update(key, Some(current_rev), new).await
     };

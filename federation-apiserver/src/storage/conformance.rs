@@ -192,6 +192,10 @@ pub async fn watch_sees_changes_in_order(s: Arc<dyn Storage>) {
     assert_eq!(e3.event_type, EventType::Deleted);
     assert_eq!(e3.revision, rv(&gone));
     assert_eq!(rv(&e3.object), rv(&gone));
+    // A DELETED event carries the last stored state (the REST layer relies
+    // on it: kube-apiserver's events carry etcd's previous value).
+    assert_eq!(e3.object["data"]["k"], "2");
+    assert_eq!(e3.prev.as_ref().map(rv), Some(rv(&a2)));
 }
 
 /// Resuming from an older revision yields exactly the later events, or
