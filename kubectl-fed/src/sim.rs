@@ -49,6 +49,9 @@ pub struct MemberArgs {
     /// Milliseconds from scheduling a pod to it being ready.
     #[arg(long, default_value_t = 1000)]
     pub startup_delay_ms: u64,
+    /// Also write Pod objects for the simulated pods (`kubectl get pods`).
+    #[arg(long)]
+    pub pods: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +115,7 @@ async fn serve(args: MemberArgs) -> anyhow::Result<()> {
         region: args.region,
         zone: args.zone,
         startup_delay: Duration::from_millis(args.startup_delay_ms),
+        pods: args.pods,
     };
     let member = member_sim::start(config).await?;
     let (stop, stopped) = watch::channel(false);

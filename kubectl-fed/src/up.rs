@@ -43,6 +43,9 @@ pub struct UpArgs {
     /// Milliseconds from scheduling a pod to it being ready, in every member.
     #[arg(long, default_value_t = 1000)]
     pub startup_delay_ms: u64,
+    /// Members also write Pod objects for their simulated pods.
+    #[arg(long)]
+    pub pods: bool,
 }
 
 /// Regions the members are spread over, in turn.
@@ -113,7 +116,8 @@ pub async fn run(args: UpArgs, shutdown: impl Future<Output = ()>) -> anyhow::Re
     let startup = Duration::from_millis(args.startup_delay_ms);
     let mut members: Vec<RunningMember> = Vec::new();
     for index in 1..=args.members {
-        let config = member_config(&dir, index, federation.addr.ip(), startup);
+        let mut config = member_config(&dir, index, federation.addr.ip(), startup);
+        config.pods = args.pods;
         let member = member_sim::start(config).await?;
         std::fs::write(
             member.config.data_dir.join(PORT_FILE),

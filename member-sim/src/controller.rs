@@ -63,12 +63,22 @@ impl Clock {
     }
 }
 
+/// Settings of the workload controllers.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Time from scheduling a pod to it being ready.
+    pub startup: Duration,
+    /// Write Pod objects for the simulated pods.
+    pub pods: bool,
+}
+
 /// Runs the workload controllers of one member until `shutdown` turns true.
 pub async fn run(
     storage: Arc<dyn Storage>,
-    startup: Duration,
+    settings: Settings,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let startup = settings.startup;
     let clock = Clock::new();
     let mut sim = Simulation::new(startup.as_millis() as Millis);
     while !*shutdown.borrow() {
@@ -83,7 +93,7 @@ pub async fn run(
             }
         };
         loop {
-            let wake = match pass(storage.as_ref(), &mut sim, &clock).await {
+            let wake = match pass(storage.as_ref(), &mut sim, &clock, settings.pods).await {
                 Ok(wake) => wake.map(|ms| clock.instant(ms)),
                 Err(e) => {
                     tracing::warn!(error = %e, "workload controller pass failed");
@@ -136,6 +146,7 @@ async fn pass(
     storage: &dyn Storage,
     sim: &mut Simulation,
     clock: &Clock,
+    pods: bool,
 ) -> Result<Option<Millis>, Error> {
     let everything = ListOptions::default();
     let mut objects = Vec::new();
@@ -172,6 +183,9 @@ async fn pass(
             Ok(_) | Err(StorageError::Conflict { .. }) | Err(StorageError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
+    }
+    if pods {
+        crate::pod_objects::sync(storage, sim, &nodes, &clock.wall).await?;
     }
     Ok(sim.next_change(now))
 }

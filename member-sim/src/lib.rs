@@ -12,6 +12,7 @@
 //! - [`workloads`]: the controllers as a pure state machine.
 //! - [`controller`]: the driver between the store and that state machine.
 //! - [`nodes`]: the member's Node objects (its capacity).
+//! - [`pod_objects`]: Pod objects for the simulated pods (optional).
 //! - [`faults`]: fault modes and the layer that plays them.
 //! - [`control`]: the control socket through which `kubectl fed sim fault`
 //!   reaches a running member.
@@ -21,6 +22,7 @@ pub mod controller;
 pub mod faults;
 pub mod member;
 pub mod nodes;
+pub mod pod_objects;
 pub mod workloads;
 
 pub use faults::{Fault, FaultInjector};

@@ -34,6 +34,9 @@ pub struct MemberConfig {
     pub zone: Option<String>,
     /// Time from scheduling a pod to it being ready.
     pub startup_delay: Duration,
+    /// Write Pod objects for the simulated pods (status counts alone are
+    /// what a federation reads; pods cost a write per pod change).
+    pub pods: bool,
 }
 
 impl MemberConfig {
@@ -48,6 +51,7 @@ impl MemberConfig {
             region: None,
             zone: None,
             startup_delay: DEFAULT_STARTUP_DELAY,
+            pods: false,
         }
     }
 }
@@ -147,11 +151,11 @@ pub async fn start(config: MemberConfig) -> Result<RunningMember, MemberError> {
             name: config.name.clone(),
             source,
         })?;
-    let controller = tokio::spawn(crate::controller::run(
-        storage,
-        config.startup_delay,
-        stopped,
-    ));
+    let settings = crate::controller::Settings {
+        startup: config.startup_delay,
+        pods: config.pods,
+    };
+    let controller = tokio::spawn(crate::controller::run(storage, settings, stopped));
     tracing::info!(member = %config.name, addr = %running.addr, capacity = config.capacity_pods,
         "simulated member cluster serving");
     Ok(RunningMember {

@@ -360,3 +360,64 @@ fn every_fault_mode_and_heal() {
         "{stderr}"
     );
 }
+
+#[test]
+fn with_pods_the_simulated_pods_are_objects_too() {
+    let member = ApiServer::start_sim(
+        "podded",
+        &[
+            "--capacity-pods",
+            "3",
+            "--startup-delay-ms",
+            STARTUP_MS,
+            "--pods",
+        ],
+    )
+    .expect("member starts");
+    ok(member.kubectl_stdin(&["apply", "-f", "-"], &deployment("web", 4, "nginx:1", "")));
+    let pods = |member: &ApiServer| {
+        get_json(member, &["pods", "-n", "default", "-l", "app=web"])["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let running = wait_for(
+        Duration::from_secs(20),
+        "3 running pods and 1 pending",
+        || {
+            let items = pods(&member);
+            let phase = |p: &str| items.iter().filter(|i| i["status"]["phase"] == p).count();
+            (items.len() == 4 && phase("Running") == 3 && phase("Pending") == 1).then_some(items)
+        },
+    )
+    .expect("pods follow the simulation");
+    for pod in &running {
+        assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+        assert!(pod["metadata"]["labels"]["pod-template-hash"].is_string());
+    }
+    let pending = running
+        .iter()
+        .find(|p| p["status"]["phase"] == "Pending")
+        .expect("a pending pod");
+    assert_eq!(
+        pending["status"]["conditions"][0]["reason"],
+        "Unschedulable"
+    );
+    let table = ok(member.kubectl(&["get", "pods", "-n", "default"]));
+    assert!(
+        table.contains("1/1") && table.contains("Running"),
+        "{table}"
+    );
+
+    // Scaling down removes pods; deleting the Deployment removes the rest.
+    ok(member.kubectl(&["scale", "deployment/web", "--replicas=1", "-n", "default"]));
+    wait_for(Duration::from_secs(20), "one pod left", || {
+        (pods(&member).len() == 1).then_some(())
+    })
+    .expect("scale down removes pods");
+    ok(member.kubectl(&["delete", "deployment", "web", "-n", "default"]));
+    wait_for(Duration::from_secs(20), "no pods left", || {
+        pods(&member).is_empty().then_some(())
+    })
+    .expect("deleting the workload removes its pods");
+}

@@ -280,6 +280,11 @@ impl Simulation {
             .min()
     }
 
+    /// Every workload, in key order.
+    pub fn workloads(&self) -> impl Iterator<Item = &Workload> {
+        self.workloads.values()
+    }
+
     pub fn workload(&self, key: &str) -> Option<&Workload> {
         self.workloads.get(key)
     }
