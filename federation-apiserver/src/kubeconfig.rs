@@ -231,7 +231,10 @@ mod tests {
         fed.merge_from(&member);
         assert_eq!(fed.current_context, "flotilla");
         assert_eq!(fed.contexts.len(), 2);
-        assert_eq!(fed.context("member-1").map(|c| c.user.as_str()), Some("member-1-admin"));
+        assert_eq!(
+            fed.context("member-1").map(|c| c.user.as_str()),
+            Some("member-1-admin")
+        );
         assert_eq!(fed.clusters[1].cluster.server, "https://127.0.0.1:7000");
     }
 
