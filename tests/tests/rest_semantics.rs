@@ -357,7 +357,9 @@ fn server_owned_metadata_and_generate_name() {
         ts.len() == 20 && ts.as_bytes()[10] == b'T' && ts.ends_with('Z'),
         "RFC 3339: {ts}"
     );
-    assert_eq!(meta["generation"], 1);
+    // ConfigMaps do not track generation: as kube-apiserver's generic
+    // create, the server leaves the field as sent (updates cannot change it).
+    assert_eq!(meta["generation"], 7);
     let rv = rv_num(&created);
     assert!(rv > before, "resourceVersion {rv} after {before}");
     assert_ne!(rv, 424242);
@@ -372,7 +374,7 @@ fn server_owned_metadata_and_generate_name() {
         let name = created["metadata"]["name"].as_str().unwrap().to_string();
         assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
         assert_eq!(created["metadata"]["generateName"], "gen-");
-        assert_eq!(created["metadata"]["generation"], 1);
+        assert!(created["metadata"].get("generation").is_none(), "{created}");
         ok(
             h.get(&format!("{}/{name}", cms("default"))).unwrap(),
             200,
@@ -389,7 +391,7 @@ fn server_owned_metadata_and_generate_name() {
     assert_eq!(created["metadata"]["name"], "explicit");
     // generateName works for deployments too.
     let mut d = kind("deployments").minimal("x");
-    d["metadata"] = json!({"generateName": "web-"});
+    d["metadata"] = json!({"generateName": "web-", "generation": 9});
     let created = ok(
         h.post_json("/apis/apps/v1/namespaces/default/deployments", &d)
             .unwrap(),
@@ -400,6 +402,10 @@ fn server_owned_metadata_and_generate_name() {
         .as_str()
         .unwrap()
         .starts_with("web-"));
+    assert_eq!(
+        created["metadata"]["generation"], 1,
+        "a kind that tracks generation starts at 1"
+    );
 }
 
 #[test]
@@ -826,6 +832,290 @@ fn deleting_a_namespace_empties_it_and_blocks_creates() {
     // And can be created afresh, empty.
     create_ns(&h, "doomed");
     assert!(list_names(&h, &cms("doomed")).is_empty());
+}
+
+/// A namespace's own `metadata.finalizers` hold it after it is emptied
+/// (its `spec.finalizers` `kubernetes` entry is what the emptying removes);
+/// the update that removes the last one deletes it, as in Kubernetes.
+#[test]
+fn a_namespace_waits_for_its_own_finalizers() {
+    let server = ApiServer::start().expect("server starts");
+    let h = server.https();
+    let create_held_ns = |name: &str| {
+        let r = h
+            .post_json(
+                "/api/v1/namespaces",
+                &json!({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": name, "finalizers": ["example.com/ns"]}}),
+            )
+            .unwrap();
+        ok(r, 201, name)
+    };
+    let created = create_held_ns("held-ns");
+    assert_eq!(
+        created["spec"]["finalizers"],
+        json!(["kubernetes"]),
+        "{created}"
+    );
+    assert_eq!(created["status"]["phase"], "Active", "{created}");
+    ok(h.post_json(&cms("held-ns"), &cm("c")).unwrap(), 201, "cm");
+    let path = "/api/v1/namespaces/held-ns";
+    // spec.finalizers belong to the server (Kubernetes: the /finalize subresource).
+    let r = ok(
+        h.patch(
+            path,
+            "application/merge-patch+json",
+            &json!({"spec": {"finalizers": []}, "metadata": {"labels": {"a": "b"}}}),
+        )
+        .unwrap(),
+        200,
+        "patch spec.finalizers",
+    );
+    assert_eq!(r["spec"]["finalizers"], json!(["kubernetes"]), "{r}");
+    assert_eq!(r["metadata"]["labels"]["a"], "b", "{r}");
+
+    let r = ok(h.delete(path).unwrap(), 200, "delete held-ns");
+    assert_eq!(r["status"]["phase"], "Terminating", "{r}");
+    // Emptied, then only its own finalizer keeps it: the `kubernetes`
+    // finalizer goes, the namespace stays.
+    let emptied = wait_for(Duration::from_secs(20), "held-ns to be emptied", || {
+        let ns = ok(h.get(path).unwrap(), 200, "held-ns stays while finalized");
+        ns["spec"]
+            .get("finalizers")
+            .is_none_or(|f| f.as_array().is_some_and(Vec::is_empty))
+            .then_some(ns)
+    })
+    .unwrap();
+    assert!(list_names(&h, &cms("held-ns")).is_empty());
+    assert_eq!(emptied["metadata"]["finalizers"], json!(["example.com/ns"]));
+    assert_eq!(emptied["status"]["phase"], "Terminating");
+    ok(h.get(path).unwrap(), 200, "still there after emptying");
+    // Removing its last finalizer removes it, in that very request.
+    let r = ok(
+        h.patch(
+            path,
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .unwrap(),
+        200,
+        "release held-ns",
+    );
+    assert!(r["metadata"].get("finalizers").is_none(), "{r}");
+    expect_status(&h.get(path).unwrap(), 404, "NotFound", "held-ns gone");
+
+    // Released before it is empty: it goes once empty.
+    create_held_ns("slow-ns");
+    let mut held = cm("held");
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    ok(h.post_json(&cms("slow-ns"), &held).unwrap(), 201, "held cm");
+    let slow = "/api/v1/namespaces/slow-ns";
+    ok(h.delete(slow).unwrap(), 200, "delete slow-ns");
+    let r = ok(
+        h.patch(
+            slow,
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .unwrap(),
+        200,
+        "release slow-ns early",
+    );
+    assert_eq!(
+        r["spec"]["finalizers"],
+        json!(["kubernetes"]),
+        "not empty yet: {r}"
+    );
+    ok(h.get(slow).unwrap(), 200, "slow-ns waits for its content");
+    ok(
+        h.patch(
+            &format!("{}/held", cms("slow-ns")),
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .unwrap(),
+        200,
+        "release the cm",
+    );
+    wait_for(Duration::from_secs(20), "slow-ns to go", || {
+        (h.get(slow).unwrap().status == 404).then_some(())
+    })
+    .unwrap();
+}
+
+/// Only kinds whose Kubernetes strategy tracks `metadata.generation` have
+/// one; it moves on spec changes (and on being marked for deletion), never
+/// on metadata changes.
+#[test]
+fn generation_is_set_only_by_kinds_that_track_it() {
+    let server = ApiServer::start().expect("server starts");
+    let h = server.https();
+    create_ns(&h, "gen");
+    const TRACKED: &[&str] = &[
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "replicasets",
+        "jobs",
+        "cronjobs",
+        "ingresses",
+        "poddisruptionbudgets",
+    ];
+    for kind in KINDS {
+        let ns = kind.namespaced.then_some("gen");
+        let created = ok(
+            h.post_json(&kind.collection(ns), &kind.minimal("g"))
+                .unwrap(),
+            201,
+            kind.plural,
+        );
+        let want = TRACKED.contains(&kind.plural).then_some(1);
+        assert_eq!(
+            created["metadata"]["generation"].as_i64(),
+            want,
+            "{}: {created}",
+            kind.plural
+        );
+    }
+    // A ConfigMap: no generation through updates either; a client cannot set one.
+    let path = format!("{}/g", cms("gen"));
+    let merge = "application/merge-patch+json";
+    for patch in [
+        json!({"data": {"key": "changed"}}),
+        json!({"metadata": {"labels": {"a": "1"}, "generation": 5}}),
+    ] {
+        let r = ok(h.patch(&path, merge, &patch).unwrap(), 200, "patch cm");
+        assert!(r["metadata"].get("generation").is_none(), "{r}");
+    }
+    let mut put = ok(h.get(&path).unwrap(), 200, "get cm");
+    put["data"]["key"] = json!("put");
+    put["metadata"]["generation"] = json!(3);
+    let r = ok(h.put_json(&path, &put).unwrap(), 200, "put cm");
+    assert!(r["metadata"].get("generation").is_none(), "{r}");
+
+    // A Deployment: metadata changes keep it, spec changes bump it, and so
+    // does being marked for deletion.
+    let deploy = format!("{}/g", kind("deployments").collection(Some("gen")));
+    let gen = |v: &Value| v["metadata"]["generation"].as_i64().unwrap();
+    let r = ok(
+        h.patch(
+            &deploy,
+            merge,
+            &json!({"metadata": {"labels": {"x": "y"}, "finalizers": ["example.com/f"]}}),
+        )
+        .unwrap(),
+        200,
+        "label deployment",
+    );
+    assert_eq!(gen(&r), 1, "{r}");
+    let r = ok(
+        h.patch(&deploy, merge, &json!({"spec": {"replicas": 4}}))
+            .unwrap(),
+        200,
+        "scale deployment",
+    );
+    assert_eq!(gen(&r), 2, "{r}");
+    let r = ok(h.delete(&deploy).unwrap(), 200, "mark deployment");
+    assert_eq!(gen(&r), 3, "marking for deletion bumps generation: {r}");
+    // A ConfigMap marked for deletion still has none.
+    let mut held = cm("held");
+    held["metadata"]["finalizers"] = json!(["example.com/f"]);
+    ok(h.post_json(&cms("gen"), &held).unwrap(), 201, "held cm");
+    let r = ok(
+        h.delete(&format!("{}/held", cms("gen"))).unwrap(),
+        200,
+        "mark cm",
+    );
+    assert!(r["metadata"]["deletionTimestamp"].is_string(), "{r}");
+    assert!(r["metadata"].get("generation").is_none(), "{r}");
+}
+
+/// Secrets: `stringData` is merged into `data` (base64, `stringData` wins)
+/// and never stored; `type` defaults to `Opaque` — on create, update,
+/// patch and apply.
+#[test]
+fn secret_string_data_is_merged_into_data() {
+    let server = ApiServer::start().expect("server starts");
+    let h = server.https();
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let path = format!("{secrets}/s");
+    let created = ok(
+        h.post_json(
+            secrets,
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                    "data": {"a": "b2xk", "b": "Yg=="}, "stringData": {"a": "hello", "c": "x y"}}),
+        )
+        .unwrap(),
+        201,
+        "create secret",
+    );
+    assert_eq!(
+        created["data"],
+        json!({"a": "aGVsbG8=", "b": "Yg==", "c": "eCB5"}),
+        "{created}"
+    );
+    assert!(created.get("stringData").is_none(), "{created}");
+    assert_eq!(created["type"], "Opaque", "{created}");
+    assert_eq!(ok(h.get(&path).unwrap(), 200, "get"), created);
+
+    let mut put = created.clone();
+    put["stringData"] = json!({"d": "4"});
+    let r = ok(h.put_json(&path, &put).unwrap(), 200, "put");
+    assert_eq!(r["data"]["d"], "NA==", "{r}");
+    assert!(r.get("stringData").is_none(), "{r}");
+    for (what, content_type, patch) in [
+        (
+            "merge patch",
+            "application/merge-patch+json",
+            json!({"stringData": {"a": "new"}}),
+        ),
+        (
+            "strategic merge patch",
+            "application/strategic-merge-patch+json",
+            json!({"stringData": {"b": "new"}}),
+        ),
+        (
+            "JSON patch",
+            "application/json-patch+json",
+            json!([{"op": "add", "path": "/stringData", "value": {"c": "new"}}]),
+        ),
+    ] {
+        let r = ok(h.patch(&path, content_type, &patch).unwrap(), 200, what);
+        assert!(r.get("stringData").is_none(), "{what}: {r}");
+        let key = patch
+            .pointer("/stringData")
+            .or_else(|| patch.pointer("/0/value"))
+            .and_then(|m| m.as_object())
+            .and_then(|m| m.keys().next().cloned())
+            .unwrap();
+        assert_eq!(r["data"][&key], "bmV3", "{what}: {r}");
+    }
+    let applied = ok(
+        h.patch(
+            &format!("{secrets}/applied?fieldManager=test"),
+            "application/apply-patch+yaml",
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "applied"},
+                    "stringData": {"k": "v"}}),
+        )
+        .unwrap(),
+        201,
+        "apply",
+    );
+    assert_eq!(applied["data"], json!({"k": "dg=="}), "{applied}");
+    assert!(applied.get("stringData").is_none(), "{applied}");
+    assert_eq!(applied["type"], "Opaque", "{applied}");
+    // An explicit type stays.
+    let tls = ok(
+        h.post_json(
+            secrets,
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"},
+                    "type": "example.com/custom", "stringData": {"k": "v"}}),
+        )
+        .unwrap(),
+        201,
+        "typed",
+    );
+    assert_eq!(tls["type"], "example.com/custom", "{tls}");
 }
 
 #[test]

@@ -7,13 +7,14 @@
 
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::Value;
 
 use super::api::{object_response, ApiState, Target};
 use super::body::{self, DeleteOptions};
 use super::namespaces;
-use super::object_meta::{finalizers, is_terminating, meta_mut, meta_str, now_rfc3339};
+use super::object_meta::{finalizers, is_terminating, mark_deleting, meta_str, spec_finalizers};
 use super::reads;
+use super::strategy::NAMESPACE_FINALIZER;
+use super::type_behaviour::set_path;
 use crate::status::ApiError;
 use crate::storage::{revision_of, ListOptions, Object, StorageError};
 
@@ -65,7 +66,9 @@ async fn delete_one(
                 ));
             }
         }
-        let needs_marking = !finalizers(&current).is_empty() || is_namespace(target);
+        let needs_marking = !finalizers(&current).is_empty()
+            || !spec_finalizers(rt, &current).is_empty()
+            || is_namespace(target);
         if needs_marking && is_terminating(&current) {
             // Already being deleted: nothing more to do.
             return Ok(current.clone());
@@ -75,11 +78,19 @@ async fn delete_one(
         }
         let result = if needs_marking {
             let mut marked = current.value().clone();
-            let meta = meta_mut(&mut marked);
-            meta.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
-            meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+            mark_deleting(&mut marked);
             if is_namespace(target) {
                 marked["status"] = serde_json::json!({"phase": "Terminating"});
+                // Namespaces stored before spec.finalizers were kept get
+                // the finalizer every namespace is created with.
+                if !spec_finalizers(rt, &marked)
+                    .iter()
+                    .any(|f| f == NAMESPACE_FINALIZER)
+                {
+                    let mut list = spec_finalizers(rt, &marked);
+                    list.push(NAMESPACE_FINALIZER.to_string());
+                    set_path(&mut marked, ".spec.finalizers", serde_json::json!(list));
+                }
             }
             api.storage.update(&key, Some(rev), marked).await
         } else {

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api::ApiState;
-use super::object_meta::{
-    finalizers, is_terminating, meta_mut, meta_str, now_rfc3339, prepare_create,
-};
+use super::object_meta::{finalizers, is_terminating, mark_deleting, meta_str, prepare_create};
 use super::registry::{Registry, ResourceType};
+use super::strategy::{strings_at, NAMESPACE_FINALIZER};
 use crate::status::ApiError;
-use crate::storage::{revision_of, ListOptions, Revision, Storage, StorageError};
+use crate::storage::{revision_of, ListOptions, Object, Storage, StorageError};
+
+/// Where a namespace keeps the finalizers its emptying removes.
+const SPEC_FINALIZERS: &str = ".spec.finalizers";
 
 /// Namespaces created at start-up when missing.
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
@@ -63,12 +65,16 @@ pub async fn ensure_system_namespaces(
     Ok(())
 }
 
-/// Empties terminating namespaces and then removes them.
+/// Empties terminating namespaces, then removes their `kubernetes`
+/// finalizer (`spec.finalizers`), which removes them unless their own
+/// `metadata.finalizers` still hold them: then the update that takes the
+/// last of those away removes the namespace (see `writes::store_update`).
 ///
 /// # Guarantees
 /// At most one task works on a namespace at a time; a namespace is removed
-/// only once no object of any namespaced resource remains in it. Objects
-/// with finalizers are marked and waited for.
+/// only once no object of any namespaced resource remains in it and no
+/// finalizer of either list is left. Objects with finalizers are marked and
+/// waited for.
 pub struct NamespaceFinalizer {
     storage: Arc<dyn Storage>,
     types: parking_lot::RwLock<Vec<Arc<ResourceType>>>,
@@ -121,9 +127,7 @@ impl NamespaceFinalizer {
                     self.storage.delete(&key, rev).await.map(|_| ())
                 } else if !is_terminating(&object) {
                     let mut marked = object.value().clone();
-                    let meta = meta_mut(&mut marked);
-                    meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
-                    meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                    mark_deleting(&mut marked);
                     self.storage.update(&key, rev, marked).await.map(|_| ())
                 } else {
                     Ok(())
@@ -148,15 +152,9 @@ impl NamespaceFinalizer {
     }
 
     /// The namespace as stored, if it is still the terminating one with `uid`.
-    async fn still_ours(
-        &self,
-        namespace: &str,
-        uid: &str,
-    ) -> Result<Option<Revision>, StorageError> {
+    async fn still_ours(&self, namespace: &str, uid: &str) -> Result<Option<Object>, StorageError> {
         let current = self.storage.get(&namespace_key(namespace)).await?;
-        Ok(current
-            .filter(|ns| is_terminating(ns) && meta_str(ns, "uid") == Some(uid))
-            .and_then(|ns| revision_of(&ns)))
+        Ok(current.filter(|ns| is_terminating(ns) && meta_str(ns, "uid") == Some(uid)))
     }
 
     async fn run(&self, namespace: &str) {
@@ -176,8 +174,10 @@ impl NamespaceFinalizer {
         }
     }
 
-    /// One pass; true when the task is done (namespace removed, or no longer
-    /// the one this task was started for — e.g. removed and recreated).
+    /// One pass; true when the task is done (namespace emptied and its
+    /// `kubernetes` finalizer removed — which removes the namespace unless
+    /// other finalizers hold it —, or no longer the one this task was
+    /// started for, e.g. removed and recreated).
     async fn finish_pass(&self, namespace: &str, uid: &str) -> Result<bool, StorageError> {
         if self.still_ours(namespace, uid).await?.is_none() {
             return Ok(true);
@@ -189,14 +189,35 @@ impl NamespaceFinalizer {
         if !self.sweep(namespace).await? {
             return Ok(false);
         }
-        let Some(revision) = self.still_ours(namespace, uid).await? else {
+        let Some(ns) = self.still_ours(namespace, uid).await? else {
             return Ok(true);
         };
-        match self
-            .storage
-            .delete(&namespace_key(namespace), Some(revision))
-            .await
-        {
+        let revision = revision_of(&ns);
+        let key = namespace_key(namespace);
+        // What Kubernetes' namespace controller does through /finalize: the
+        // `kubernetes` entry of spec.finalizers goes; with no finalizer of
+        // either list left, that removes the namespace.
+        let mut spec_finalizers = strings_at(&ns, SPEC_FINALIZERS);
+        spec_finalizers.retain(|f| f != NAMESPACE_FINALIZER);
+        let result = if spec_finalizers.is_empty() && finalizers(&ns).is_empty() {
+            self.storage.delete(&key, revision).await
+        } else {
+            let mut finalized = ns.value().clone();
+            match finalized.get_mut("spec").and_then(Value::as_object_mut) {
+                Some(spec) if spec_finalizers.is_empty() => {
+                    spec.remove("finalizers");
+                }
+                Some(spec) => {
+                    spec.insert("finalizers".into(), json!(spec_finalizers));
+                }
+                None => {}
+            }
+            if finalized == *ns.value() {
+                return Ok(true);
+            }
+            self.storage.update(&key, revision, finalized).await
+        };
+        match result {
             Ok(_) | Err(StorageError::NotFound(_)) => Ok(true),
             Err(StorageError::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),

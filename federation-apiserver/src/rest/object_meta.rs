@@ -4,6 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::registry::ResourceType;
+use super::strategy::Generation;
+use super::type_behaviour::{get_path, set_path};
 
 /// RFC 3339 UTC with second precision, as Kubernetes writes timestamps.
 pub fn now_rfc3339() -> String {
@@ -44,15 +46,55 @@ pub fn is_terminating(object: &Value) -> bool {
     meta_str(object, "deletionTimestamp").is_some()
 }
 
+/// Marks an object for deletion (`markAsDeleting` in kube-apiserver):
+/// `deletionTimestamp` now unless already set, a zero grace period, and —
+/// the first time, for kinds that track it — a generation bump, since the
+/// object's controllers must now behave differently.
+pub fn mark_deleting(object: &mut Value) {
+    let meta = meta_mut(object);
+    if !meta.contains_key("deletionTimestamp") {
+        if let Some(generation) = meta.get("generation").and_then(Value::as_i64) {
+            if generation > 0 {
+                meta.insert("generation".into(), Value::from(generation + 1));
+            }
+        }
+        meta.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
+    }
+    meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+}
+
+/// The strings of the finalizer list at a dotted path of `object` (the
+/// kind's [`Strategy::spec_finalizers`](super::strategy::Strategy)); empty
+/// for kinds without one.
+pub fn spec_finalizers(rt: &ResourceType, object: &Value) -> Vec<String> {
+    rt.strategy
+        .spec_finalizers
+        .map(|path| super::strategy::strings_at(object, path))
+        .unwrap_or_default()
+}
+
+/// Whether an object being deleted has no finalizer of any list left, so
+/// that it is to be removed.
+pub fn finalized(rt: &ResourceType, object: &Value) -> bool {
+    is_terminating(object)
+        && finalizers(object).is_empty()
+        && spec_finalizers(rt, object).is_empty()
+}
+
 /// Fills the server-owned fields of a new object.
 pub fn prepare_create(rt: &ResourceType, object: &mut Value, namespace: Option<&str>) {
+    if let Some(normalize) = rt.strategy.normalize {
+        normalize(object);
+    }
     let meta = meta_mut(object);
     meta.insert(
         "uid".into(),
         Value::String(uuid::Uuid::new_v4().to_string()),
     );
     meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
-    meta.insert("generation".into(), Value::from(1));
+    if rt.strategy.generation != Generation::Untracked {
+        meta.insert("generation".into(), Value::from(1));
+    }
     meta.remove("resourceVersion");
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
@@ -71,19 +113,21 @@ pub fn prepare_create(rt: &ResourceType, object: &mut Value, namespace: Option<&
     if rt.has_status {
         map.remove("status");
     }
-    if rt.group.is_empty() && rt.plural == "namespaces" {
-        map.insert("status".into(), serde_json::json!({"phase": "Active"}));
+    if let Some(on_create) = rt.strategy.on_create {
+        on_create(object);
     }
 }
 
 /// Builds the object to store for an update of `old` to `new`.
 ///
+/// - The kind's normalisation applies (Secret `stringData`).
 /// - Server-owned metadata (uid, creationTimestamp, deletionTimestamp,
-///   generation) is kept from `old`.
+///   generation) is kept from `old`, and so are the kind's
+///   `kept_on_update` paths (a namespace's `spec.finalizers`).
 /// - For the main resource of a kind with a `/status` subresource, status is
 ///   kept from `old`; for the `/status` subresource, only status is taken
 ///   from `new` (plus nothing else).
-/// - `generation` is bumped when anything outside `metadata` and `status` changed.
+/// - `generation` moves as the kind's [`Generation`] says.
 pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, status_only: bool) -> Value {
     if status_only {
         let mut merged = old.clone();
@@ -99,6 +143,9 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, status_onl
         }
         return merged;
     }
+    if let Some(normalize) = rt.strategy.normalize {
+        normalize(&mut new);
+    }
     if rt.has_status {
         let map = new.as_object_mut().expect("object");
         match old.get("status") {
@@ -110,8 +157,17 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, status_onl
             }
         }
     }
+    for path in rt.strategy.kept_on_update {
+        keep_path(old, &mut new, path);
+    }
     let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
-    let spec_changed = without_meta_and_status(old) != without_meta_and_status(&new);
+    let changed = match rt.strategy.generation {
+        Generation::Untracked => false,
+        Generation::Spec => {
+            without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"])
+        }
+        Generation::AllButMetadata => without(old, &["metadata"]) != without(&new, &["metadata"]),
+    };
     let meta = meta_mut(&mut new);
     for field in [
         "uid",
@@ -130,26 +186,42 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, status_onl
             }
         }
     }
-    let generation = old_meta
-        .get("generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    meta.insert(
-        "generation".into(),
-        Value::from(if spec_changed {
-            generation + 1
-        } else {
-            generation
-        }),
-    );
+    // Requests cannot set generation: it is the stored one, bumped on change.
+    let generation = old_meta.get("generation").and_then(Value::as_i64);
+    match (generation, changed) {
+        (g, true) => {
+            meta.insert("generation".into(), Value::from(g.unwrap_or(0) + 1));
+        }
+        (Some(g), false) => {
+            meta.insert("generation".into(), Value::from(g));
+        }
+        (None, false) => {
+            meta.remove("generation");
+        }
+    }
     new
 }
 
-fn without_meta_and_status(object: &Value) -> Value {
+/// Sets `path` of `new` to its value in `old` (removed if `old` has none).
+fn keep_path(old: &Value, new: &mut Value, path: &str) {
+    match get_path(old, path) {
+        Some(value) => set_path(new, path, value.clone()),
+        None => {
+            let pointer = super::type_behaviour::pointer(path);
+            let (parent, last) = pointer.rsplit_once('/').unwrap_or(("", ""));
+            if let Some(map) = new.pointer_mut(parent).and_then(Value::as_object_mut) {
+                map.remove(&last.replace("~1", "/").replace("~0", "~"));
+            }
+        }
+    }
+}
+
+fn without(object: &Value, fields: &[&str]) -> Value {
     let mut copy = object.clone();
     if let Some(map) = copy.as_object_mut() {
-        map.remove("metadata");
-        map.remove("status");
+        for field in fields {
+            map.remove(*field);
+        }
     }
     copy
 }

@@ -293,10 +293,9 @@ pub(crate) async fn store_update(
             ));
         }
     }
-    // Namespaces are removed by their finalizer task once empty, never here.
-    let finished = is_terminating(&new)
-        && finalizers(&new).is_empty()
-        && !(rt.group.is_empty() && rt.plural == "namespaces");
+    // No finalizer of any list left (a namespace's `spec.finalizers` go
+    // once the namespace finalizer has emptied it).
+    let finished = object_meta::finalized(rt, &new);
     if target.query.dry_run() {
         return Ok(Stored::Done(json_response(StatusCode::OK, &new)));
     }

@@ -88,7 +88,7 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
                 list_kind: list_kind.clone(),
                 printer_columns: Some(Arc::new(printer_columns(v))),
                 crd: Some(crd_name.clone()),
-                strategy: Default::default(),
+                strategy: crate::rest::strategy::custom(v.pointer("/subresources/status").is_some()),
             }
         })
         .collect()
