@@ -175,6 +175,49 @@ fn raw_patch_with_the_kubectl_wire_body() {
         .unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["reason"], "BadRequest");
+    // `$patch: merge` is refused in lists and maps with apimachinery's
+    // words (a 400 here; kube-apiserver lets those through as 500s).
+    let rv = get_deployment(&server, "web")["metadata"]["resourceVersion"].clone();
+    for (patch, words) in [
+        (
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "$patch": "merge"}]}}}}),
+            "merging lists cannot yet be specified in the patch",
+        ),
+        (
+            json!({"spec": {"template": {"spec": {"nodeSelector": {"$patch": "merge", "a": "b"}}}}}),
+            "unknown patch type: merge in map",
+        ),
+        (
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": {}}}}),
+            "invalid patch format of retainKeys",
+        ),
+    ] {
+        let r = https.patch(PATH, SMP, &patch).unwrap();
+        assert_eq!(r.status, 400, "{patch}: {}", r.text());
+        let status = r.json();
+        assert_eq!(status["reason"], "BadRequest", "{status}");
+        let message = status["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{patch}: {message}");
+    }
+    let out = server.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"a","$patch":"merge"}]}}}}"#,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.starts_with("Error from server (BadRequest): ")
+            && stderr.contains("merging lists cannot yet be specified in the patch"),
+        "{stderr}"
+    );
+    assert_eq!(
+        get_deployment(&server, "web")["metadata"]["resourceVersion"],
+        rv,
+        "a refused patch changed the object"
+    );
     // Other kinds: a ConfigMap's finalizers merge as a set.
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "c", "finalizers": ["example.com/a"]}, "data": {"k": "v"}});

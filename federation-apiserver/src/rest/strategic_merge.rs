@@ -13,8 +13,14 @@
 //!   ordering); `$deleteFromPrimitiveList/FIELD` removes values.
 //! - Other lists (and every list without metadata) are replaced.
 //! - On an object: `$patch: replace` replaces it, `$patch: delete` empties it,
-//!   `$patch: merge` is the default, `$retainKeys` drops the keys it does not
-//!   list before merging.
+//!   `$retainKeys` drops the keys it does not list before merging (keys it
+//!   lists that the patch does not hold are kept; a patch key it does not
+//!   list is a 400).
+//! - `$patch: merge` is refused, as by Kubernetes' apimachinery: on a list
+//!   element "merging lists cannot yet be specified in the patch", on an
+//!   object "unknown patch type: merge in map". (kube-apiserver passes
+//!   those two through as unclassified errors, i.e. 500s; they are client
+//!   errors, so this server answers 400 with the same words.)
 //!
 //! Values the patch adds where the live object has nothing are merged into
 //! nothing, so their directives are applied and their nulls dropped: no
@@ -70,13 +76,27 @@ fn invalid(path: &str, msg: impl std::fmt::Display) -> SmpError {
     SmpError::Invalid(format!("{}: {msg}", show(path)))
 }
 
-fn unknown_patch(path: &str, directive: &Value) -> SmpError {
-    let expected = r#"expected "replace", "delete" or "merge""#;
+/// An object whose `$patch` is neither `replace` nor `delete` (Kubernetes'
+/// `ErrBadPatchType` wording, with the object as JSON).
+fn unknown_patch(path: &str, directive: &Value, object: &Map<String, Value>) -> SmpError {
+    let shown = match directive {
+        Value::String(d) => d.clone(),
+        other => other.to_string(),
+    };
     bad(
         path,
-        format!("unknown $patch directive {directive}: {expected}"),
+        format!(
+            "unknown patch type: {shown} in map: {}: $patch must be \"replace\" or \"delete\"",
+            Value::Object(object.clone())
+        ),
     )
 }
+
+/// Kubernetes' wording for `$patch: merge` on a list element.
+const MERGING_LISTS: &str = "merging lists cannot yet be specified in the patch";
+
+/// Kubernetes' `ErrBadPatchFormatForRetainKeys` wording.
+const BAD_RETAIN_KEYS: &str = "invalid patch format of retainKeys";
 
 fn show(path: &str) -> &str {
     if path.is_empty() {
@@ -166,14 +186,14 @@ fn merge_map(
 ) -> Result<Map<String, Value>, SmpError> {
     match patch.get(PATCH) {
         None => {}
-        Some(Value::String(d)) if d == "merge" => {}
         Some(Value::String(d)) if d == "delete" => return Ok(Map::new()),
         Some(Value::String(d)) if d == "replace" => {
             let mut rest = patch.clone();
             rest.remove(PATCH);
             return merge_map(Map::new(), &rest, schema, path);
         }
-        Some(d) => return Err(unknown_patch(path, d)),
+        // `merge` included: Kubernetes accepts only these two on an object.
+        Some(d) => return Err(unknown_patch(path, d, patch)),
     }
     if let Some(retain) = patch.get(RETAIN_KEYS) {
         retain_keys(&mut original, patch, retain, path)?;
@@ -239,16 +259,19 @@ fn retain_keys(
     retain: &Value,
     path: &str,
 ) -> Result<(), SmpError> {
-    let list = retain
-        .as_array()
-        .ok_or_else(|| bad(path, "$retainKeys must be a list of field names"))?;
+    let not_names = || {
+        bad(
+            path,
+            format!("{BAD_RETAIN_KEYS}: $retainKeys must be a list of field names"),
+        )
+    };
+    let list = retain.as_array().ok_or_else(not_names)?;
     let mut keys = Vec::with_capacity(list.len());
     for k in list {
-        keys.push(
-            k.as_str()
-                .ok_or_else(|| bad(path, "$retainKeys must be a list of field names"))?,
-        );
+        keys.push(k.as_str().ok_or_else(not_names)?);
     }
+    // Every field the patch sets must be retained; fields retained that
+    // the patch does not set keep their live value.
     for (k, v) in patch {
         if v.is_null() || k.starts_with('$') {
             continue;
@@ -256,7 +279,7 @@ fn retain_keys(
         if !keys.contains(&k.as_str()) {
             return Err(bad(
                 path,
-                format!("{k:?} is in the patch but not in $retainKeys"),
+                format!("{BAD_RETAIN_KEYS}: {k:?} is in the patch but not in $retainKeys"),
             ));
         }
     }
@@ -485,19 +508,18 @@ fn merge_keyed(
         let directive = m.get(PATCH);
         match directive {
             Some(Value::String(d)) if d == "replace" => replace = true,
-            // An explicit merge is the default: a bare marker is dropped.
-            Some(Value::String(d)) if d == "merge" && !m.contains_key(key) => {}
+            Some(Value::String(d)) if d == "merge" => return Err(bad(&at, MERGING_LISTS)),
             None | Some(Value::String(_)) => {
                 let value = m.get(key).ok_or_else(|| {
                     bad(&at, format!("the element is missing its merge key {key:?}"))
                 })?;
                 match directive.and_then(Value::as_str) {
-                    None | Some("merge") => items.push((at, m, value)),
+                    None => items.push((at, m, value)),
                     Some("delete") => live.retain(|v| !v.get(key).is_some_and(|v| same(v, value))),
-                    Some(_) => return Err(unknown_patch(&at, &m[PATCH])),
+                    Some(_) => return Err(unknown_patch(&at, &m[PATCH], m)),
                 }
             }
-            Some(d) => return Err(unknown_patch(&at, d)),
+            Some(d) => return Err(unknown_patch(&at, d, m)),
         }
     }
     if replace {

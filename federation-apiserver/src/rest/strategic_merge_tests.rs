@@ -260,26 +260,45 @@ fn patch_replace_on_lists_and_maps() {
     assert_eq!(out, json!({"metadata": {"name": "c"}, "data": {"b": "2"}}));
 }
 
+/// `$patch: merge` is refused as by apimachinery's strategicpatch: on a
+/// list element with "merging lists cannot yet be specified in the patch"
+/// (with or without the merge key), on an object as an unknown patch type.
 #[test]
-fn patch_merge_is_the_default() {
+fn patch_merge_is_refused_like_kubernetes() {
     let live = with_pod(
         json!({"containers": [{"name": "a", "image": "a", "imagePullPolicy": "Always"}],
         "nodeSelector": {"disk": "ssd"}}),
     );
-    let out = deploy(
-        live,
-        pod_patch(
-            json!({"containers": [{"$patch": "merge"}, {"name": "a", "image": "a2", "$patch": "merge"}],
-            "nodeSelector": {"$patch": "merge", "zone": "b"}}),
-        ),
+    for list in [
+        json!([{"$patch": "merge"}, {"name": "a", "image": "a2"}]),
+        json!([{"name": "a", "image": "a2", "$patch": "merge"}]),
+    ] {
+        let e = deploy_err(live.clone(), pod_patch(json!({ "containers": list })));
+        assert!(
+            matches!(e, SmpError::BadRequest(ref m)
+                if m.contains("merging lists cannot yet be specified in the patch")
+                    && m.contains("spec.template.spec.containers[")),
+            "{e}"
+        );
+    }
+    let e = deploy_err(
+        live.clone(),
+        pod_patch(json!({"nodeSelector": {"$patch": "merge", "zone": "b"}})),
     );
-    assert_eq!(
-        pod(&out)["containers"],
-        json!([{"name": "a", "image": "a2", "imagePullPolicy": "Always"}])
+    assert!(
+        matches!(e, SmpError::BadRequest(ref m)
+            if m.contains("spec.template.spec.nodeSelector: unknown patch type: merge in map: ")
+                && m.contains(r#""zone":"b""#)),
+        "{e}"
     );
-    assert_eq!(
-        pod(&out)["nodeSelector"],
-        json!({"disk": "ssd", "zone": "b"})
+    // At the root too, and as a 400 Status.
+    let e = deploy_err(live, json!({"$patch": "merge", "spec": {"replicas": 2}}));
+    let status: ApiError = e.into();
+    assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
+    assert!(
+        status.message.contains("unknown patch type: merge in map"),
+        "{}",
+        status.message
     );
 }
 
@@ -326,7 +345,8 @@ fn retain_keys_clears_unlisted_fields() {
         ),
     );
     assert!(
-        matches!(e, SmpError::BadRequest(ref m) if m.contains("$retainKeys")),
+        matches!(e, SmpError::BadRequest(ref m)
+            if m.contains("invalid patch format of retainKeys") && m.contains(r#""configMap""#)),
         "{e}"
     );
     let e = deploy_err(
@@ -735,4 +755,156 @@ fn large_lists_merge_by_identity() {
     let ports = pod(&ports)["containers"][0]["ports"].as_array().unwrap();
     assert_eq!(ports.len(), 1, "80 and 80.0 are the same key: {ports:?}");
     assert_eq!(ports[0]["name"], "http");
+}
+
+/// `$retainKeys` may name fields the patch does not hold: apimachinery
+/// keeps their live values (only patch fields missing from the list are an
+/// error; `ErrPatchContentNotMatchRetainKeys` is never raised when applying).
+#[test]
+fn retain_keys_listing_fields_the_patch_does_not_hold() {
+    let live = json!({"spec": {"strategy": {"type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}, "extra": true}}});
+    let out = deploy(
+        live,
+        json!({"spec": {"strategy": {"$retainKeys": ["type", "rollingUpdate"], "type": "RollingUpdate"}}}),
+    );
+    assert_eq!(
+        out["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    );
+    // A listed field nobody has is simply absent.
+    let out = deploy(
+        json!({"spec": {"strategy": {"type": "Recreate"}}}),
+        json!({"spec": {"strategy": {"$retainKeys": ["type", "rollingUpdate"]}}}),
+    );
+    assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
+    assert!(!out.to_string().contains('$'), "{out}");
+}
+
+/// initContainers merge by name against the live entries, like containers.
+#[test]
+fn init_containers_merge_by_name() {
+    let live = with_pod(json!({
+        "initContainers": [
+            {"name": "migrate", "image": "migrate:1", "args": ["up"]},
+            {"name": "wait-db", "image": "busybox", "env": [{"name": "HOST", "value": "db"}]},
+            {"name": "old", "image": "old:1"}],
+        "containers": [{"name": "app", "image": "app:1"}]}));
+    let out = deploy(
+        live,
+        pod_patch(json!({"initContainers": [
+            {"name": "wait-db", "env": [{"name": "PORT", "value": "5432"}]},
+            {"name": "migrate", "image": "migrate:2"},
+            {"name": "old", "$patch": "delete"},
+            {"name": "seed", "image": "seed:1"}]})),
+    );
+    let init = &pod(&out)["initContainers"];
+    // Patched elements in the patch's order, the new one after them.
+    assert_eq!(names(init, "name"), ["wait-db", "migrate", "seed"]);
+    // A new env var goes before the live ones that no patch element
+    // follows (Kubernetes' mergeSortedSlice).
+    assert_eq!(
+        init[0],
+        json!({"name": "wait-db", "image": "busybox",
+            "env": [{"name": "PORT", "value": "5432"}, {"name": "HOST", "value": "db"}]})
+    );
+    assert_eq!(
+        init[1],
+        json!({"name": "migrate", "image": "migrate:2", "args": ["up"]})
+    );
+    assert_eq!(init[2], json!({"name": "seed", "image": "seed:1"}));
+    assert_eq!(
+        pod(&out)["containers"],
+        json!([{"name": "app", "image": "app:1"}]),
+        "containers untouched"
+    );
+
+    // What kubectl apply sends when an init container is dropped and one changed.
+    let live = with_pod(json!({"initContainers": [
+        {"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}));
+    let out = deploy(
+        live,
+        pod_patch(json!({"$setElementOrder/initContainers": [{"name": "b"}],
+            "initContainers": [{"name": "b", "image": "b:2"}, {"$patch": "delete", "name": "a"}]})),
+    );
+    assert_eq!(
+        pod(&out)["initContainers"],
+        json!([{"name": "b", "image": "b:2"}])
+    );
+}
+
+/// One volume added next to another that is updated; the third untouched.
+#[test]
+fn volumes_add_and_update_by_name() {
+    let live = with_pod(json!({"volumes": [
+        {"name": "cache", "emptyDir": {}},
+        {"name": "config", "configMap": {"name": "cm-1", "defaultMode": 420}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}));
+    let out = deploy(
+        live,
+        pod_patch(json!({"volumes": [
+            {"name": "config", "configMap": {"name": "cm-2"}},
+            {"name": "certs", "secret": {"secretName": "tls"}}]})),
+    );
+    let volumes = &pod(&out)["volumes"];
+    assert_eq!(
+        names(volumes, "name"),
+        ["cache", "config", "certs", "data"],
+        "the new volume lands after the updated one, before later live ones"
+    );
+    assert_eq!(
+        volumes[1],
+        json!({"name": "config", "configMap": {"name": "cm-2", "defaultMode": 420}})
+    );
+    assert_eq!(
+        volumes[2],
+        json!({"name": "certs", "secret": {"secretName": "tls"}})
+    );
+    assert_eq!(volumes[0], json!({"name": "cache", "emptyDir": {}}));
+    assert_eq!(
+        volumes[3],
+        json!({"name": "data", "persistentVolumeClaim": {"claimName": "data"}})
+    );
+}
+
+/// Service ports merge by `port`: `$patch: delete` removes one,
+/// `$setElementOrder/ports` orders the rest (as kubectl apply sends it).
+#[test]
+fn service_ports_delete_and_set_element_order() {
+    let svc = ("", "v1", "Service");
+    let live = json!({"spec": {"selector": {"app": "web"}, "ports": [
+        {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+        {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"},
+        {"name": "metrics", "port": 9090, "protocol": "TCP"}]}});
+    let out = smp(
+        svc,
+        live.clone(),
+        json!({"spec": {"$setElementOrder/ports": [{"port": 443}, {"port": 80}],
+            "ports": [{"port": 80, "targetPort": 9000}, {"$patch": "delete", "port": 9090}]}}),
+    );
+    assert_eq!(
+        out["spec"]["ports"],
+        json!([{"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"},
+            {"name": "http", "port": 80, "targetPort": 9000, "protocol": "TCP"}])
+    );
+    assert_eq!(out["spec"]["selector"], json!({"app": "web"}));
+    // A port added at the end, one deleted, without $setElementOrder.
+    let out = smp(
+        svc,
+        live,
+        json!({"spec": {"ports": [{"$patch": "delete", "port": 80}, {"name": "grpc", "port": 50051}]}}),
+    );
+    assert_eq!(
+        names(&out["spec"]["ports"], "port"),
+        ["50051", "443", "9090"]
+    );
+    // The element order must list the patch's ports in the same order.
+    let e = apply(
+        &json!({"spec": {"ports": [{"port": 80}, {"port": 443}]}}),
+        &json!({"spec": {"$setElementOrder/ports": [{"port": 80}, {"port": 443}],
+            "ports": [{"port": 443, "name": "b"}, {"port": 80, "name": "a"}]}}),
+        for_kind("", "v1", "Service"),
+    )
+    .unwrap_err();
+    assert!(matches!(e, SmpError::BadRequest(_)), "{e}");
 }
