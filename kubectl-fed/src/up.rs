@@ -139,8 +139,9 @@ pub async fn run(args: UpArgs, shutdown: impl Future<Output = ()>) -> anyhow::Re
     let control = control::serve(&dir, controlled, stopped.clone())?;
     let controller = tokio::spawn(federation_controller::run(
         federation_controller::ManagerConfig {
-            kubeconfig: kubeconfig_path.clone(),
             context: Some(DEFAULT_CONTEXT.to_string()),
+            identity: Some("kubectl-fed-up".to_string()),
+            ..federation_controller::ManagerConfig::new(kubeconfig_path.clone())
         },
         when_stopped(stopped.clone()),
     ));
