@@ -161,7 +161,7 @@ impl LeaderElector {
                 Err(e) => tracing::warn!(error = %e, "leader election"),
             }
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return false,
+                () = stopped(stop) => return false,
                 () = tokio::time::sleep(self.settings.poll_period) => {}
             }
         }
@@ -173,7 +173,7 @@ impl LeaderElector {
         let mut last_renewal = Instant::now();
         loop {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => {
+                () = stopped(stop) => {
                     self.release().await;
                     return false;
                 }
@@ -218,4 +218,9 @@ impl LeaderElector {
             tracing::info!(identity = %self.settings.identity, "released the leader lease");
         }
     }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

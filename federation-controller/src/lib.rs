@@ -24,6 +24,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Api;
 use tokio::sync::watch;
 
+use leader::stopped;
+
 /// The Lease the replicas compete for (in `flotilla-system`).
 pub const LEASE_NAME: &str = "flotilla-controller-manager";
 
@@ -152,7 +154,7 @@ pub async fn run(
         while let Err(e) = ensure_system_namespace(&client).await {
             tracing::warn!(error = %e, "creating {SYSTEM_NAMESPACE}; retrying");
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                () = stopped(&mut stop) => return,
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
