@@ -185,6 +185,12 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// An error kube-apiserver passes through without a Status of its own:
+    /// 500 with no reason (`StatusReasonUnknown`) and the bare message.
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
     }
@@ -200,6 +206,10 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        // StatusReasonUnknown (`""`) is omitted, as in Kubernetes.
+        if self.reason.is_empty() {
+            status.as_object_mut().expect("object").remove("reason");
+        }
         let mut details = serde_json::Map::new();
         if let Some(name) = &self.name {
             details.insert("name".into(), json!(name));
@@ -263,6 +273,14 @@ mod tests {
         assert_eq!(s["reason"], "NotFound");
         assert_eq!(s["message"], "deployments.apps \"web\" not found");
         assert_eq!(s["details"]["group"], "apps");
+    }
+
+    #[test]
+    fn unknown_errors_have_no_reason() {
+        let s = ApiError::unknown("boom").to_status();
+        assert_eq!(s["code"], 500);
+        assert!(s.get("reason").is_none(), "{s}");
+        assert_eq!(s["message"], "boom");
     }
 
     #[test]

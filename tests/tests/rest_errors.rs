@@ -1379,3 +1379,99 @@ fn wrong_methods_are_405() {
         );
     }
 }
+
+/// A list at an exact resourceVersion the server no longer has (it keeps
+/// no snapshots, so any but the current one) is 410 Expired, as
+/// kube-apiserver answers for a compacted revision; bad list options are
+/// 422 on `ListOptions`.
+#[test]
+fn exact_lists_of_past_revisions_are_410() {
+    let (_server, h, existing, _) = seeded();
+    let old = existing["metadata"]["resourceVersion"].as_str().unwrap();
+    let current = h.get(CMS).unwrap().json()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(old, current);
+    let s = rejected(&h, "Exact list of an old revision", 410, "Expired", || {
+        h.get(&format!(
+            "{CMS}?resourceVersion={old}&resourceVersionMatch=Exact"
+        ))
+    });
+    assert!(s["message"].as_str().unwrap().contains("too old"), "{s}");
+    rejected(&h, "Exact list across namespaces", 410, "Expired", || {
+        h.get(&format!(
+            "/api/v1/configmaps?resourceVersion={old}&resourceVersionMatch=Exact&limit=1"
+        ))
+    });
+    // The current revision, or not older than an old one, are served.
+    for query in [
+        format!("resourceVersion={current}&resourceVersionMatch=Exact"),
+        format!("resourceVersion={old}&resourceVersionMatch=NotOlderThan"),
+        format!("resourceVersion={old}"),
+    ] {
+        let r = h.get(&format!("{CMS}?{query}")).unwrap();
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        assert_eq!(r.json()["items"].as_array().unwrap().len(), 1, "{query}");
+    }
+    for (query, text) in [
+        (
+            "resourceVersionMatch=Exact".to_string(),
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ),
+        (
+            "resourceVersion=0&resourceVersionMatch=Exact".to_string(),
+            "forbidden for resourceVersion \"0\"",
+        ),
+        (
+            format!("resourceVersion={current}&resourceVersionMatch=Newest"),
+            "Unsupported value: \"Newest\"",
+        ),
+    ] {
+        let s = rejected(&h, &query, 422, "Invalid", || {
+            h.get(&format!("{CMS}?{query}"))
+        });
+        assert!(
+            s["message"].as_str().unwrap().contains(text),
+            "{query}: {s}"
+        );
+        assert_eq!(s["details"]["kind"], "ListOptions", "{s}");
+        assert_eq!(s["details"]["group"], "meta.k8s.io", "{s}");
+    }
+}
+
+/// Creating an object that carries a resourceVersion fails the way
+/// kube-apiserver's storage refuses it: 500 with no reason and its message
+/// (kubectl: `Error from server: resourceVersion should not be set on
+/// objects to be created`); nothing is stored.
+#[test]
+fn creates_with_a_resource_version_are_refused() {
+    let (_server, h, _, _) = seeded();
+    let before = state(&h);
+    let mut body = cm("versioned");
+    body["metadata"]["resourceVersion"] = json!("12");
+    for path in [CMS.to_string(), format!("{CMS}?fieldManager=x")] {
+        let r = h.post_json(&path, &body).unwrap();
+        assert_eq!(r.status, 500, "{}", r.text());
+        let s = r.json();
+        assert_eq!(s["kind"], "Status", "{s}");
+        assert_eq!(s["status"], "Failure", "{s}");
+        assert_eq!(s["code"], 500, "{s}");
+        assert!(
+            s.get("reason").is_none(),
+            "StatusReasonUnknown is omitted: {s}"
+        );
+        assert_eq!(
+            s["message"], "resourceVersion should not be set on objects to be created",
+            "{s}"
+        );
+    }
+    assert_unchanged(&h, &before, "create with a resourceVersion");
+    // An empty or zero resourceVersion is no resourceVersion.
+    for rv in ["", "0"] {
+        let mut body = cm(&format!("rv{}", rv.len()));
+        body["metadata"]["resourceVersion"] = json!(rv);
+        let r = h.post_json(CMS, &body).unwrap();
+        assert_eq!(r.status, 201, "resourceVersion {rv:?}: {}", r.text());
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::api::{as_served, object_response, ApiState, Target};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::table;
-use crate::status::ApiError;
+use crate::status::{ApiError, Cause};
 use crate::storage::{Filter, ListOptions, Object};
 
 /// The storage filter for a request's `labelSelector` and `fieldSelector`.
@@ -83,6 +83,7 @@ fn decode_continue(token: &str, prefix: &str) -> Result<(String, u64), ApiError>
 /// report the first page's revision, so a watch from it replays every change
 /// made while paging (an object may then be seen twice, never missed).
 pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError> {
+    let exact = exact_revision(target)?;
     let table = table::requested(target)?;
     let prefix = target.rt.namespace_prefix(target.namespace());
     let limit = match target.query.get("limit") {
@@ -109,6 +110,13 @@ pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError>
         .list(&prefix, &options)
         .await
         .map_err(|e| target.storage_error("", e))?;
+    // No snapshots are kept: only the current revision can be listed exactly
+    // (kube-apiserver answers the same for a compacted revision).
+    if exact.is_some_and(|rv| rv != page.revision) {
+        return Err(ApiError::gone_expired(
+            "The resourceVersion for the provided list is too old.",
+        ));
+    }
     // Every page reports the first page's revision: a client that watches
     // from it afterwards (as informers do) replays whatever changed while it
     // was paging, so nothing is missed.
@@ -130,6 +138,58 @@ pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError>
     }
     let items: Vec<&Object> = page.items.iter().map(|(_, o)| o).collect();
     Ok(list_response(target, revision, continue_token, &items))
+}
+
+/// The revision a list must be served at (`resourceVersionMatch=Exact`),
+/// with kube-apiserver's checks of the list options (422 on `ListOptions`).
+fn exact_revision(target: &Target) -> Result<Option<u64>, ApiError> {
+    let Some(mode) = target.query.get("resourceVersionMatch") else {
+        return Ok(None);
+    };
+    let rv = target.query.get("resourceVersion");
+    let forbidden = |message: &str| {
+        Cause::new(
+            "FieldValueForbidden",
+            "resourceVersionMatch",
+            format!("Forbidden: {message}"),
+        )
+    };
+    let mut causes = Vec::new();
+    if !matches!(mode, "Exact" | "NotOlderThan") {
+        causes.push(Cause::new(
+            "FieldValueNotSupported",
+            "resourceVersionMatch",
+            format!(
+                "Unsupported value: {mode:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+            ),
+        ));
+    } else {
+        if rv.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if target.query.get("continue").is_some() {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if mode == "Exact" && rv == Some("0") {
+            causes.push(forbidden(
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes));
+    }
+    match (mode, rv) {
+        ("Exact", Some(rv)) => rv
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}"))),
+        _ => Ok(None),
+    }
 }
 
 /// Writes a `XList` body without building one big JSON value.

@@ -38,6 +38,9 @@ pub async fn create(
     }
     let fields = FieldCheck::new(target);
     let mut object = fields.checked(body::decode_object(content_type, bytes))?;
+    // Refused at the storage step (after validation), as in Kubernetes; a
+    // dry run never gets there.
+    let sent_revision = meta_str(&object, "resourceVersion").and_then(|rv| rv.parse::<u64>().ok());
     // A custom resource's CRD may have been deleted while the body arrived.
     if rt.crd.is_some()
         && api
@@ -95,6 +98,12 @@ pub async fn create(
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         return Ok(fields.respond(json_response(StatusCode::CREATED, &object)));
+    }
+    if sent_revision.is_some_and(|rv| rv != 0) {
+        // What kube-apiserver's storage answers (a plain error: 500, no reason).
+        return Err(ApiError::unknown(
+            "resourceVersion should not be set on objects to be created",
+        ));
     }
     let stored = api
         .storage
