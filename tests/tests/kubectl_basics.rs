@@ -4,10 +4,11 @@
 //! PATH (a dispatcher that picks 1.33 for this server) and with every
 //! versioned kubectl binary installed on the machine.
 //!
-//! kubectl's protobuf bodies (`kubectl create configmap|namespace ...`),
-//! OpenAPI validation and strategic merge patch are not supported yet, so
-//! objects are created with `create -f - --validate=false` and patched with
-//! `--type=merge` / `--type=json`.
+//! Objects are created with `create -f - --validate=false` (JSON bodies on
+//! every kubectl version) and patched with `--type=merge` / `--type=json`,
+//! so these tests stay about the basic verbs; protobuf bodies
+//! (kubectl_protobuf.rs), OpenAPI validation (kubectl_openapi.rs) and
+//! strategic merge patch (strategic_merge.rs) have tests of their own.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -404,6 +405,17 @@ fn expect_lines(watch: &mut KubectlWatch, expected: &[&str]) {
 }
 
 const EVENTS: &str = r#"jsonpath={.type} {.object.metadata.name} {.object.data.v}{"\n"}"#;
+const NAMESPACE_EVENTS: &str =
+    r#"jsonpath={.type} {.object.metadata.name} {.object.status.phase}{"\n"}"#;
+
+/// The first two cells (NAME and STATUS) of the next table row.
+fn name_and_status(watch: &mut KubectlWatch) -> Vec<String> {
+    let mut row = watch
+        .next_row(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    row.truncate(2);
+    row
+}
 
 #[test]
 fn watch_prints_changes_as_they_happen() {
@@ -543,8 +555,60 @@ data: {v: "1"}
     expect_lines(&mut all, &["MODIFIED second b"]);
     expect_lines(&mut web, &["MODIFIED second b"]);
 
+    // `get ns -w`: a namespace created, then deleted, is ADDED, MODIFIED
+    // (Terminating), DELETED — as events and as table rows.
+    let mut namespaces = KubectlWatch::start(
+        &server,
+        &[
+            "get",
+            "ns",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            NAMESPACE_EVENTS,
+        ],
+    );
+    let mut ns_table = KubectlWatch::start(&server, &["get", "ns", "-w"]);
+    let existing = [
+        "ADDED default Active",
+        "ADDED kube-public Active",
+        "ADDED kube-system Active",
+        "ADDED live Active",
+    ];
+    expect_lines(&mut namespaces, &existing);
+    let header = ns_table
+        .next_row(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(header, ["NAME", "STATUS", "AGE"]);
+    for want in ["default", "kube-public", "kube-system", "live"] {
+        assert_eq!(name_and_status(&mut ns_table), [want, "Active"]);
+    }
+    ok(server.kubectl(&["create", "namespace", "ephemeral"]));
+    expect_lines(&mut namespaces, &["ADDED ephemeral Active"]);
+    assert_eq!(name_and_status(&mut ns_table), ["ephemeral", "Active"]);
+    // kubectl waits for the namespace to be gone.
+    let out = ok(server.kubectl(&["delete", "namespace", "ephemeral"]));
+    assert_eq!(out.trim(), r#"namespace "ephemeral" deleted"#);
+    expect_lines(
+        &mut namespaces,
+        &[
+            "MODIFIED ephemeral Terminating",
+            "DELETED ephemeral Terminating",
+        ],
+    );
+    for _ in 0..2 {
+        assert_eq!(name_and_status(&mut ns_table), ["ephemeral", "Terminating"]);
+    }
+
     // Nobody gave up on the stream.
-    for watch in [&mut all, &mut one, &mut web, &mut table] {
+    for watch in [
+        &mut all,
+        &mut one,
+        &mut web,
+        &mut table,
+        &mut namespaces,
+        &mut ns_table,
+    ] {
         assert!(watch.running(), "kubectl get -w exited: {:?}", watch.seen());
     }
 }
