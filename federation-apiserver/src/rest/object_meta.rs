@@ -281,4 +281,62 @@ mod tests {
         assert_eq!(s["status"]["replicas"], 3);
         assert_eq!(s["spec"]["replicas"], 3, "/status changes only status");
     }
+
+    #[test]
+    fn untracked_kinds_have_no_generation_and_updates_cannot_set_one() {
+        let r = Registry::builtin();
+        let cms = r.lookup("", "v1", "configmaps").unwrap();
+        let mut cm = json!({"metadata": {"name": "c"}, "data": {"a": "1"}});
+        prepare_create(&cms, &mut cm, Some("ns"));
+        assert!(cm["metadata"].get("generation").is_none(), "{cm}");
+        let mut changed = cm.clone();
+        changed["data"]["a"] = json!("2");
+        changed["metadata"]["generation"] = json!(4);
+        let updated = prepare_update(&cms, &cm, changed, false);
+        assert!(updated["metadata"].get("generation").is_none(), "{updated}");
+    }
+
+    #[test]
+    fn namespaces_keep_their_spec_finalizers() {
+        let r = Registry::builtin();
+        let ns = r.lookup("", "v1", "namespaces").unwrap();
+        let mut created = json!({"metadata": {"name": "a"}, "spec": {}});
+        prepare_create(&ns, &mut created, None);
+        assert_eq!(created["spec"]["finalizers"], json!(["kubernetes"]));
+        let mut cleared = created.clone();
+        cleared["spec"] = json!({});
+        let updated = prepare_update(&ns, &created, cleared, false);
+        assert_eq!(updated["spec"]["finalizers"], json!(["kubernetes"]));
+        // Once removed by the namespace finalizer, updates cannot add it back.
+        let mut emptied = created.clone();
+        emptied["spec"] = json!({});
+        let mut added = emptied.clone();
+        added["spec"]["finalizers"] = json!(["kubernetes"]);
+        let updated = prepare_update(&ns, &emptied, added, false);
+        assert_eq!(updated["spec"], json!({}));
+        assert!(!finalized(&ns, &updated), "not being deleted");
+        mark_deleting(&mut emptied);
+        assert!(finalized(&ns, &emptied));
+        assert!(!finalized(&ns, &{
+            let mut held = created.clone();
+            mark_deleting(&mut held);
+            held
+        }));
+    }
+
+    #[test]
+    fn marking_for_deletion_bumps_generation_once() {
+        let mut o = json!({"metadata": {"name": "d", "generation": 2}});
+        mark_deleting(&mut o);
+        let first = o["metadata"]["deletionTimestamp"].clone();
+        assert!(first.is_string());
+        assert_eq!(o["metadata"]["generation"], 3);
+        assert_eq!(o["metadata"]["deletionGracePeriodSeconds"], 0);
+        mark_deleting(&mut o);
+        assert_eq!(o["metadata"]["generation"], 3);
+        assert_eq!(o["metadata"]["deletionTimestamp"], first);
+        let mut untracked = json!({"metadata": {"name": "c"}});
+        mark_deleting(&mut untracked);
+        assert!(untracked["metadata"].get("generation").is_none());
+    }
 }
