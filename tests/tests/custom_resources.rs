@@ -253,6 +253,7 @@ fn crd_lifecycle_with_kubectl() {
         )
         .unwrap();
     assert_eq!(r.status, 415, "{}", r.text());
+    assert_eq!(r.json()["reason"], "UnsupportedMediaType", "{}", r.text());
     let smp = server.kubectl(&[
         "patch",
         "widget",
@@ -262,6 +263,22 @@ fn crd_lifecycle_with_kubectl() {
         r#"{"spec":{"color":"red"}}"#,
     ]);
     assert!(!smp.status.success());
+    // kubectl words a 415 on a patch itself, around the server's message:
+    // strategic merge patch is not supported for custom resources (there
+    // is no patch metadata for them).
+    let stderr = String::from_utf8_lossy(&smp.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: application/strategic-merge-patch+json is not supported by example.com/v1, \
+         Kind=Widget: the patch type application/strategic-merge-patch+json is not supported \
+         yet; use --type=merge or --type=json",
+        "{stderr}"
+    );
+    assert_eq!(
+        h.get(&format!("{WIDGETS}/w1")).unwrap().json()["spec"]["color"],
+        "green",
+        "a refused patch changed the object"
+    );
 
     // /status: the main resource ignores status, /status changes only status.
     let mut w1 = h.get(&format!("{WIDGETS}/w1")).unwrap().json();

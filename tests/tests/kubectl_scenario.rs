@@ -5,12 +5,14 @@
 //!
 //!  1. `apply -f` creates a Deployment (2 containers, env vars), validated
 //!     against the server's OpenAPI (no `--validate=false`);
-//!  2. `apply -f` again with a container and an env var dropped and an env
-//!     var changed: the live object is the manifest, nothing left over;
+//!  2. `apply -f` again with a container, an env var, a port, `args`, a
+//!     label and map entries dropped and an env var changed: the live spec
+//!     is the manifest exactly ([`exact`]: nothing left over, nothing added
+//!     but listed server defaults);
 //!  3. `get` tables: Deployment columns, `get cm -A` with NAMESPACE, `-o wide`;
 //!  4. `get cm -w` in the background sees changes as they happen;
 //!  5. `diff -f` shows a change (exit code 1) and changes nothing;
-//!  6. `scale --replicas=3`;
+//!  6. `scale` of a Deployment, a StatefulSet and a ReplicaSet;
 //!  7. `patch --type=json`, `--type=merge` and the default strategic patch;
 //!  8. `label` and `annotate`;
 //!  9. `edit` through `KUBE_EDITOR`;
@@ -18,8 +20,19 @@
 //! 11. `apply --server-side`: a conflict between two field managers, then
 //!     `--force-conflicts`;
 //! 12. `create deployment` / `create configmap` (protobuf bodies on 1.32+);
-//! 13. `api-resources`;
-//! 14. `delete` of an object, then of the namespace with what it holds.
+//! 13. a CRD (short name, printer columns, schema): `wait` for Established,
+//!     a custom resource applied twice (created, configured: exactly the
+//!     manifest), `get` by short name and `-A`, a schema violation,
+//!     `explain`, `delete crd` taking its objects with it;
+//! 14. `rollout status`, `wait --for=condition=Available`,
+//!     `wait --for=jsonpath=...` (all watching while the status is set
+//!     through `patch --subresource=status`) and `wait --for=delete`;
+//! 15. failures printed kubectl's way: Conflict (`replace` with a stale
+//!     resourceVersion), Forbidden (`delete ns default`),
+//!     RequestEntityTooLarge (a configmap over 3 MiB), BadRequest (unknown
+//!     fields, server-side strict validation), Unauthorized (a wrong token);
+//! 16. `api-resources`;
+//! 17. `delete` of an object, then of the namespace with what it holds.
 //!
 //! Every failure triggered on purpose must be printed kubectl's way,
 //! `Error from server (Reason): message` (or kubectl's own `The X "y" is
@@ -29,7 +42,8 @@
 //! stdout/stderr, and ends with the tail of that server's log.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -56,6 +70,7 @@ metadata:
   namespace: scenario
   labels:
     app: web
+    stage: draft
 spec:
   replicas: 2
   selector:
@@ -65,12 +80,21 @@ spec:
     metadata:
       labels:
         app: web
+      annotations:
+        note: first
     spec:
+      nodeSelector:
+        disk: ssd
+        zone: a
       containers:
       - name: app
         image: nginx:1.27
+        args: ["--verbose"]
         ports:
         - containerPort: 80
+          name: http
+        - containerPort: 9090
+          name: metrics
         env:
         - name: MODE
           value: old
@@ -86,7 +110,9 @@ spec:
           value: "yes"
 "#;
 
-/// V1 without the `sidecar` container and the `COLOR` variable, `MODE` changed.
+/// V1 with things removed at every level: the `sidecar` container, the
+/// `COLOR` variable, the `metrics` port, `args`, a label, the template's
+/// annotations (a whole map) and a `nodeSelector` key; `MODE` changed.
 const DEPLOYMENT_V2: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -104,11 +130,14 @@ spec:
       labels:
         app: web
     spec:
+      nodeSelector:
+        disk: ssd
       containers:
       - name: app
         image: nginx:1.27
         ports:
         - containerPort: 80
+          name: http
         env:
         - name: MODE
           value: new
@@ -153,6 +182,167 @@ data:
   shared: from-bob
 "#;
 
+/// A StatefulSet and a ReplicaSet for `kubectl scale` (step 6).
+const WORKLOADS: &str = r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+  namespace: scenario
+spec:
+  replicas: 1
+  serviceName: db
+  selector:
+    matchLabels:
+      app: db
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - name: db
+        image: postgres:16
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: cache
+  namespace: scenario
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: cache
+  template:
+    metadata:
+      labels:
+        app: cache
+    spec:
+      containers:
+      - name: cache
+        image: redis:7
+"#;
+
+/// The CRD of step 13: a short name, printer columns, a schema with descriptions.
+const CRD_NAME: &str = "gadgets.scenario.example.com";
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.scenario.example.com
+spec:
+  group: scenario.example.com
+  scope: Namespaced
+  names:
+    plural: gadgets
+    singular: gadget
+    kind: Gadget
+    shortNames: [gdg]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size:
+                type: integer
+                minimum: 1
+                description: How big the gadget is, in gadget units.
+              color:
+                type: string
+              owner:
+                type: string
+              tags:
+                type: array
+                items:
+                  type: string
+    additionalPrinterColumns:
+    - name: Size
+      type: integer
+      jsonPath: .spec.size
+    - name: Color
+      type: string
+      jsonPath: .spec.color
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+"#;
+
+const GADGET_V1: &str = r#"apiVersion: scenario.example.com/v1
+kind: Gadget
+metadata:
+  name: g1
+  namespace: scenario
+spec:
+  size: 3
+  color: red
+  owner: alice
+  tags: [a, b]
+"#;
+
+/// V1 with `owner` dropped, `size`, `color` and `tags` changed.
+const GADGET_V2: &str = r#"apiVersion: scenario.example.com/v1
+kind: Gadget
+metadata:
+  name: g1
+  namespace: scenario
+spec:
+  size: 4
+  color: blue
+  tags: [c]
+"#;
+
+const GADGET_ELSEWHERE: &str = r#"apiVersion: scenario.example.com/v1
+kind: Gadget
+metadata:
+  name: g0
+  namespace: default
+spec:
+  size: 1
+  color: green
+"#;
+
+/// Unknown fields, for server-side strict field validation (step 15).
+const UNKNOWN_TOP_LEVEL_FIELD: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: strict
+  namespace: scenario
+datta:
+  a: "1"
+"#;
+
+const UNKNOWN_NESTED_FIELD: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: strict
+  namespace: scenario
+spec:
+  selector:
+    matchLabels:
+      app: strict
+  template:
+    metadata:
+      labels:
+        app: strict
+    spec:
+      containers:
+      - name: app
+        image: nginx
+        imagePullPolicyy: Always
+"#;
+
+/// Paths (list indexes written `[*]`) the server may fill in beyond a
+/// manifest, the only difference [`exact`] tolerates. Empty: the server
+/// applies no defaults yet. When Kubernetes defaulting arrives, list each
+/// defaulted path here (e.g. `spec.strategy`, `spec.revisionHistoryLimit`,
+/// `spec.template.spec.containers[*].terminationMessagePath`) — nothing else.
+const SERVER_DEFAULTS: &[&str] = &[];
+
 /// The `KUBE_EDITOR` of step 9: edits the file kubectl hands it in place.
 const EDITOR_SCRIPT: &str = "#!/bin/sh\nset -e\nsed -i 's/value: new$/value: edited/' \"$1\"\n";
 
@@ -193,6 +383,67 @@ fn table(out: &str) -> Vec<Vec<String>> {
 /// A pre-formatted AGE cell such as `0s`, `12s`, `3m4s`.
 fn is_age(cell: &str) -> bool {
     cell.starts_with(|c: char| c.is_ascii_digit()) && cell.ends_with(['s', 'm', 'h', 'd', 'y'])
+}
+
+/// `path` with every list index written `[*]` (`a[0].b[12]` → `a[*].b[*]`).
+fn wildcard(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[*]");
+            }
+            ']' if in_index => in_index = false,
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `live` is `want` exactly: every manifest field has the manifest's value,
+/// lists have the same items in the same order, and the live object holds
+/// nothing more — except at the paths listed in `defaults` (server defaults,
+/// see [`SERVER_DEFAULTS`]), which may be present or not.
+fn exact(want: &Value, live: &Value, path: &str, defaults: &[&str]) -> Result<()> {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => {
+            for (key, value) in w {
+                let inner = format!("{path}.{key}");
+                let got = l
+                    .get(key)
+                    .with_context(|| format!("{inner} is missing from the live object"))?;
+                exact(value, got, &inner, defaults)?;
+            }
+            for (key, value) in l {
+                let inner = format!("{path}.{key}");
+                ensure!(
+                    w.contains_key(key) || defaults.contains(&wildcard(&inner).as_str()),
+                    "{inner} is in the live object ({value}) but not in the manifest, \
+                     and is not a listed server default"
+                );
+            }
+            Ok(())
+        }
+        (Value::Array(w), Value::Array(l)) => {
+            ensure!(
+                w.len() == l.len(),
+                "{path}: the live list has {} items, the manifest {}:\nlive: {live}\nmanifest: {want}",
+                l.len(),
+                w.len()
+            );
+            for (i, (w, l)) in w.iter().zip(l).enumerate() {
+                exact(w, l, &format!("{path}[{i}]"), defaults)?;
+            }
+            Ok(())
+        }
+        _ => {
+            ensure!(want == live, "{path}: live {live}, manifest {want}");
+            Ok(())
+        }
+    }
 }
 
 /// `want` is contained in `live`: every key of an object, recursively, and
@@ -276,6 +527,8 @@ struct Kubectl {
     binary: String,
     kubeconfig: PathBuf,
     scratch: PathBuf,
+    /// The discovery cache (`--cache-dir`).
+    cache: PathBuf,
     /// The client's minor version (asked from the binary itself).
     minor: u32,
 }
@@ -287,6 +540,7 @@ impl Kubectl {
             binary: binary.to_string(),
             kubeconfig: server.kubeconfig(),
             scratch: scratch.to_path_buf(),
+            cache: scratch.join("cache"),
             minor: 0,
         };
         let version: Value = serde_json::from_str(&kubectl.ok(&["version", "-o", "json"])?)
@@ -308,7 +562,19 @@ impl Kubectl {
     }
 
     fn cache_dir(&self) -> String {
-        self.scratch.join("cache").display().to_string()
+        self.cache.display().to_string()
+    }
+
+    /// The same kubectl with another kubeconfig and discovery cache.
+    fn with_config(&self, kubeconfig: PathBuf, cache: PathBuf) -> Kubectl {
+        Kubectl {
+            label: self.label.clone(),
+            binary: self.binary.clone(),
+            kubeconfig,
+            scratch: self.scratch.clone(),
+            cache,
+            minor: self.minor,
+        }
     }
 
     fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
@@ -418,6 +684,111 @@ impl Kubectl {
             .args(args);
         KubectlWatch::spawn(command).with_context(|| format!("starting {} {args:?}", self.binary))
     }
+
+    /// Starts a kubectl that waits for something (`rollout status`, `wait`)
+    /// in the background, with `-v=6` so that its request log (stderr,
+    /// merged into stdout) shows when its watch is open.
+    fn background(&self, args: &[&str]) -> Result<Background> {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 2>&1"#)
+            .arg(&self.binary)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache_dir())
+            .args(args)
+            .arg("-v=6")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {} {args:?}", self.binary))?;
+        let stdout = child.stdout.take().context("piped stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Background {
+            what: format!("kubectl {} {}", self.label, args.join(" ")),
+            child,
+            lines,
+            seen: Vec::new(),
+        })
+    }
+}
+
+/// A kubectl running in the background, its stdout and stderr read line by
+/// line. Killed when dropped.
+struct Background {
+    what: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Background {
+    /// Reads lines until one satisfies `want`; fails after `timeout` or if
+    /// kubectl's output ends first.
+    fn until(&mut self, timeout: Duration, what: &str, want: impl Fn(&str) -> bool) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = want(&line);
+                    self.seen.push(line);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(e) => bail!(
+                    "`{}`: no line {what} within {timeout:?} ({e}); output so far:\n{}",
+                    self.what,
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits until the watch request (`watch=true`) has been answered.
+    fn watching(&mut self) -> Result<()> {
+        self.until(WATCH_LINE_TIMEOUT, "showing an open watch", |l| {
+            l.contains("watch=true") && l.contains("200 OK")
+        })
+    }
+
+    /// Waits for kubectl to print `line` (exactly, as a whole line) and to exit 0.
+    fn finishes_with(&mut self, line: &str) -> Result<()> {
+        self.until(WATCH_LINE_TIMEOUT, &format!("`{line}`"), |l| l == line)?;
+        let status = wait_for(WATCH_LINE_TIMEOUT, "kubectl to exit", || {
+            self.child.try_wait().ok().flatten()
+        })?;
+        ensure!(
+            status.success(),
+            "`{}` printed `{line}` but exited with {status}:\n{}",
+            self.what,
+            self.seen.join("\n")
+        );
+        Ok(())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Runs one step, naming it (and the kubectl version) in its error.
@@ -445,8 +816,14 @@ fn scenario(k: &Kubectl) -> Result<()> {
         k.ok_line(&["apply", "-f", &v1], "deployment.apps/web created")?;
         let live = k.deployment("web")?;
         let manifest = yaml(DEPLOYMENT_V1);
-        contained(&manifest["spec"], &live["spec"], "spec")?;
+        exact(&manifest["spec"], &live["spec"], "spec", SERVER_DEFAULTS)?;
         contained(&manifest["metadata"], &live["metadata"], "metadata")?;
+        exact(
+            &manifest["metadata"]["labels"],
+            &live["metadata"]["labels"],
+            "metadata.labels",
+            &[],
+        )?;
         let last_applied = live["metadata"]["annotations"]
             ["kubectl.kubernetes.io/last-applied-configuration"]
             .as_str()
@@ -460,44 +837,53 @@ fn scenario(k: &Kubectl) -> Result<()> {
         Ok(())
     })?;
 
-    step(k, "2 (apply -f drops a container and env vars)", || {
-        k.ok_line(&["apply", "-f", &v2], "deployment.apps/web configured")?;
-        let live = k.deployment("web")?;
-        let manifest = yaml(DEPLOYMENT_V2);
-        contained(&manifest["spec"], &live["spec"], "spec")?;
-        let containers = &live["spec"]["template"]["spec"]["containers"];
-        let names: Vec<&str> = containers
-            .as_array()
-            .context("containers")?
-            .iter()
-            .filter_map(|c| c["name"].as_str())
-            .collect();
-        ensure!(names == ["app"], "containers left: {names:?}");
-        ensure!(
-            containers[0]["env"]
-                == json!([{"name": "MODE", "value": "new"}, {"name": "LEVEL", "value": "1"}]),
-            "env is not the manifest's: {}",
-            containers[0]["env"]
-        );
-        ensure!(live["metadata"]["generation"] == 2, "{}", live["metadata"]);
-        let last_applied: Value = serde_json::from_str(
-            live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
-                .as_str()
-                .context("no last-applied-configuration annotation")?,
-        )?;
-        ensure!(
-            last_applied["spec"] == manifest["spec"],
-            "last-applied {last_applied} is not the second manifest"
-        );
-        // Applying the same manifest again changes nothing.
-        let rv = live["metadata"]["resourceVersion"].clone();
-        k.ok_line(&["apply", "-f", &v2], "deployment.apps/web unchanged")?;
-        ensure!(
-            k.deployment("web")?["metadata"]["resourceVersion"] == rv,
-            "an unchanged apply wrote the object"
-        );
-        Ok(())
-    })?;
+    step(
+        k,
+        "2 (apply -f again: the live object is the new manifest)",
+        || {
+            k.ok_line(&["apply", "-f", &v2], "deployment.apps/web configured")?;
+            let live = k.deployment("web")?;
+            let manifest = yaml(DEPLOYMENT_V2);
+            // Exactly the manifest: whatever V1 had and V2 dropped (a container,
+            // an env var, a port, `args`, a label, a whole map, a map key) is gone.
+            exact(&manifest["spec"], &live["spec"], "spec", SERVER_DEFAULTS)?;
+            exact(
+                &manifest["metadata"]["labels"],
+                &live["metadata"]["labels"],
+                "metadata.labels",
+                &[],
+            )?;
+            let pod = &live["spec"]["template"];
+            ensure!(
+                pod["metadata"].get("annotations").is_none()
+                    && pod["spec"]["nodeSelector"] == json!({"disk": "ssd"})
+                    && pod["spec"]["containers"][0].get("args").is_none()
+                    && pod["spec"]["containers"][0]["ports"]
+                        == json!([{"containerPort": 80, "name": "http"}])
+                    && pod["spec"]["containers"][0]["env"]
+                        == json!([{"name": "MODE", "value": "new"}, {"name": "LEVEL", "value": "1"}]),
+                "V1 leftovers in the live object: {pod}"
+            );
+            ensure!(live["metadata"]["generation"] == 2, "{}", live["metadata"]);
+            let last_applied: Value = serde_json::from_str(
+                live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+                    .as_str()
+                    .context("no last-applied-configuration annotation")?,
+            )?;
+            ensure!(
+                last_applied["spec"] == manifest["spec"],
+                "last-applied {last_applied} is not the second manifest"
+            );
+            // Applying the same manifest again changes nothing.
+            let rv = live["metadata"]["resourceVersion"].clone();
+            k.ok_line(&["apply", "-f", &v2], "deployment.apps/web unchanged")?;
+            ensure!(
+                k.deployment("web")?["metadata"]["resourceVersion"] == rv,
+                "an unchanged apply wrote the object"
+            );
+            Ok(())
+        },
+    )?;
 
     step(k, "3 (get tables: columns, -A, -o wide)", || {
         let rows = table(&k.ok(&["get", "deploy", "-n", NS])?);
@@ -665,7 +1051,7 @@ fn scenario(k: &Kubectl) -> Result<()> {
         Ok(())
     })?;
 
-    step(k, "6 (scale --replicas=3)", || {
+    step(k, "6 (scale: deployment, statefulset, replicaset)", || {
         k.ok_line(
             &["scale", "deployment", "web", "-n", NS, "--replicas=3"],
             "deployment.apps/web scaled",
@@ -674,6 +1060,48 @@ fn scenario(k: &Kubectl) -> Result<()> {
         ensure!(live["spec"]["replicas"] == 3, "{}", live["spec"]);
         let rows = table(&k.ok(&["get", "deploy", "web", "-n", NS])?);
         ensure!(starts(&rows[1], &["web", "0/3"]), "{rows:?}");
+
+        // StatefulSets and ReplicaSets scale through their /scale too.
+        let workloads = k.file("workloads.yaml", WORKLOADS)?;
+        let out = k.ok(&["apply", "-f", &workloads])?;
+        ensure!(
+            out.lines().collect::<Vec<_>>()
+                == [
+                    "statefulset.apps/db created",
+                    "replicaset.apps/cache created"
+                ],
+            "{out}"
+        );
+        k.ok_line(
+            &["scale", "statefulset", "db", "-n", NS, "--replicas=3"],
+            "statefulset.apps/db scaled",
+        )?;
+        k.ok_line(
+            &["scale", "rs/cache", "-n", NS, "--replicas=2"],
+            "replicaset.apps/cache scaled",
+        )?;
+        let list = k.get_json(&["sts/db", "rs/cache", "-n", NS])?;
+        let items = list["items"].as_array().context("a List")?;
+        ensure!(items.len() == 2, "{list}");
+        for (live, want) in items.iter().zip([3, 2]) {
+            ensure!(
+                live["spec"]["replicas"] == want && live["metadata"]["generation"] == 2,
+                "{}/{} after scale: {}",
+                live["kind"],
+                live["metadata"]["name"],
+                live["spec"]
+            );
+        }
+        // One table per kind.
+        let rows = table(&k.ok(&["get", "sts,rs", "-n", NS])?);
+        ensure!(
+            rows.len() == 4
+                && rows[0] == ["NAME", "READY", "AGE"]
+                && starts(&rows[1], &["statefulset.apps/db", "0/3"])
+                && rows[2] == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+                && starts(&rows[3], &["replicaset.apps/cache", "2", "0", "0"]),
+            "get sts,rs: {rows:?}"
+        );
         // (`scale` of a missing object is reported by kubectl itself: "no
         // objects passed to scale".) A missing object is a NotFound Status:
         let stderr = k.fails(&["get", "deployment", "nope", "-n", NS])?;
@@ -1062,7 +1490,317 @@ fn scenario(k: &Kubectl) -> Result<()> {
         )
     })?;
 
-    step(k, "13 (api-resources)", || {
+    step(k, "13 (a CRD and its custom resources)", || {
+        let crd = k.file("crd.yaml", CRD)?;
+        k.ok_line(
+            &["apply", "-f", &crd],
+            &format!("customresourcedefinition.apiextensions.k8s.io/{CRD_NAME} created"),
+        )?;
+        k.ok_line(
+            &[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{CRD_NAME}"),
+                "--timeout=30s",
+            ],
+            &format!("customresourcedefinition.apiextensions.k8s.io/{CRD_NAME} condition met"),
+        )?;
+        // Apply twice: created, then configured to exactly the new manifest.
+        let g1 = k.file("gadget-v1.yaml", GADGET_V1)?;
+        let g2 = k.file("gadget-v2.yaml", GADGET_V2)?;
+        k.ok_line(
+            &["apply", "-f", &g1],
+            "gadget.scenario.example.com/g1 created",
+        )?;
+        k.ok_line(
+            &["apply", "-f", &g2],
+            "gadget.scenario.example.com/g1 configured",
+        )?;
+        let live = k.get_json(&["gadget", "g1", "-n", NS])?;
+        exact(
+            &yaml(GADGET_V2)["spec"],
+            &live["spec"],
+            "spec",
+            SERVER_DEFAULTS,
+        )?;
+        ensure!(live["metadata"]["generation"] == 2, "{}", live["metadata"]);
+        let elsewhere = k.file("gadget-default.yaml", GADGET_ELSEWHERE)?;
+        k.ok_line(
+            &["apply", "-f", &elsewhere],
+            "gadget.scenario.example.com/g0 created",
+        )?;
+        // The printer columns, through the short name; -A adds NAMESPACE.
+        let rows = table(&k.ok(&["get", "gdg", "-n", NS])?);
+        ensure!(
+            rows.len() == 2
+                && rows[0] == ["NAME", "SIZE", "COLOR", "AGE"]
+                && starts(&rows[1], &["g1", "4", "blue"])
+                && rows[1].len() == 4
+                && is_age(&rows[1][3]),
+            "get gdg: {rows:?}"
+        );
+        let rows = table(&k.ok(&["get", "gdg", "-A"])?);
+        ensure!(
+            rows.len() == 3
+                && rows[0] == ["NAMESPACE", "NAME", "SIZE", "COLOR", "AGE"]
+                && starts(&rows[1], &["default", "g0", "1", "green"])
+                && starts(&rows[2], &["scenario", "g1", "4", "blue"]),
+            "get gdg -A: {rows:?}"
+        );
+        // The schema's validation and description reach kubectl.
+        let stderr = k.fails(&[
+            "patch",
+            "gadget",
+            "g1",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"size":0}}"#,
+        ])?;
+        expect_invalid(&stderr, "spec.size")?;
+        let out = k.ok(&["explain", "gadget.spec.size"])?;
+        ensure!(
+            out.contains("KIND:")
+                && out.contains("Gadget")
+                && out.contains("<integer>")
+                && out.contains("How big the gadget is, in gadget units."),
+            "{out}"
+        );
+        // Deleting the CRD takes its objects (in every namespace) with it:
+        // the resource is no longer served, and a recreated CRD starts empty.
+        let out = k.ok(&["delete", "crd", CRD_NAME])?;
+        ensure!(
+            out.trim_end()
+                == format!(r#"customresourcedefinition.apiextensions.k8s.io "{CRD_NAME}" deleted"#),
+            "{out}"
+        );
+        let gone = k.run(&["get", "--raw", "/apis/scenario.example.com/v1/gadgets"]);
+        let stderr = text(&gone.stderr);
+        ensure!(
+            !gone.status.success()
+                && stderr.starts_with("Error from server (NotFound): ")
+                && stderr.contains("/apis/scenario.example.com/v1/gadgets"),
+            "after the CRD's deletion: {}",
+            k.describe(&["get", "--raw", "..."], &gone)
+        );
+        k.ok(&["apply", "-f", &crd])?;
+        k.ok(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{CRD_NAME}"),
+            "--timeout=30s",
+        ])?;
+        let left = k.run(&["get", "gdg", "-A"]);
+        ensure!(
+            left.status.success()
+                && left.stdout.is_empty()
+                && text(&left.stderr).trim_end() == "No resources found",
+            "the recreated CRD serves old objects: {}",
+            k.describe(&["get", "gdg", "-A"], &left)
+        );
+        Ok(())
+    })?;
+
+    step(
+        k,
+        "14 (rollout status, wait: condition, jsonpath, delete)",
+        || {
+            k.ok_line(
+                &[
+                    "create",
+                    "deployment",
+                    "api",
+                    "-n",
+                    NS,
+                    "--image=nginx:1.27",
+                    "--replicas=2",
+                ],
+                "deployment.apps/api created",
+            )?;
+            // The server has no controllers: nothing is rolled out yet...
+            k.ok_line(
+                &["rollout", "status", "deploy/api", "-n", NS, "--watch=false"],
+                "Waiting for deployment spec update to be observed...",
+            )?;
+            let stderr = k.fails(&[
+                "wait",
+                "--for=condition=Available",
+                "deploy/api",
+                "-n",
+                NS,
+                "--timeout=0s",
+            ])?;
+            ensure!(
+                stderr.trim_end() == "error: condition not met for deployments/api",
+                "{stderr}"
+            );
+            // ... until the status says so (written through /status, as a
+            // controller would): each waiting kubectl, already watching, sees it.
+            let mut rollout =
+                k.background(&["rollout", "status", "deploy/api", "-n", NS, "--timeout=60s"])?;
+            let mut available = k.background(&[
+                "wait",
+                "--for=condition=Available",
+                "deploy/api",
+                "-n",
+                NS,
+                "--timeout=60s",
+            ])?;
+            let mut ready = k.background(&[
+                "wait",
+                "--for=jsonpath={.status.readyReplicas}=2",
+                "deploy/api",
+                "-n",
+                NS,
+                "--timeout=60s",
+            ])?;
+            for b in [&mut rollout, &mut available, &mut ready] {
+                b.watching()?;
+            }
+            let generation = k.deployment("api")?["metadata"]["generation"].clone();
+            let status = json!({"status": {"observedGeneration": generation, "replicas": 2,
+            "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}});
+            k.ok_line(
+                &[
+                    "patch",
+                    "deploy",
+                    "api",
+                    "-n",
+                    NS,
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    &status.to_string(),
+                ],
+                "deployment.apps/api patched",
+            )?;
+            rollout.finishes_with(r#"deployment "api" successfully rolled out"#)?;
+            available.finishes_with("deployment.apps/api condition met")?;
+            ready.finishes_with("deployment.apps/api condition met")?;
+            let live = k.deployment("api")?;
+            ensure!(
+                live["status"] == status["status"] && live["metadata"]["generation"] == generation,
+                "the /status patch changed more than the status: {live}"
+            );
+            // wait --for=delete, watching while the object goes.
+            let mut deleted = k.background(&[
+                "wait",
+                "--for=delete",
+                "deploy/api",
+                "-n",
+                NS,
+                "--timeout=60s",
+            ])?;
+            deleted.watching()?;
+            let out = k.ok(&["delete", "deploy", "api", "-n", NS])?;
+            ensure!(out.starts_with(r#"deployment.apps "api" deleted"#), "{out}");
+            deleted.finishes_with("deployment.apps/api condition met")
+        },
+    )?;
+
+    step(k, "15 (errors are printed kubectl's way)", || {
+        // Conflict: `replace` with a stale resourceVersion.
+        let stale = k.ok(&["get", "cm", "settings", "-n", NS, "-o", "yaml"])?;
+        let stale = k.file("settings-stale.yaml", &stale)?;
+        k.ok_line(
+            &[
+                "patch",
+                "cm",
+                "settings",
+                "-n",
+                NS,
+                "--type=merge",
+                "-p",
+                r#"{"data":{"fresh":"yes"}}"#,
+            ],
+            "configmap/settings patched",
+        )?;
+        let stderr = k.fails(&["replace", "-f", &stale])?;
+        expect_server_error(
+            &stderr,
+            "Conflict",
+            r#"Operation cannot be fulfilled on configmaps "settings": the object has been modified; please apply your changes to the latest version and try again"#,
+        )?;
+        ensure!(
+            k.get_json(&["cm", "settings", "-n", NS])?["data"]["fresh"] == "yes",
+            "a stale replace went through"
+        );
+
+        // Forbidden: a system namespace cannot be deleted.
+        let stderr = k.fails(&["delete", "namespace", "default"])?;
+        expect_server_error(
+            &stderr,
+            "Forbidden",
+            r#"namespaces "default" is forbidden: this namespace may not be deleted"#,
+        )?;
+
+        // RequestEntityTooLarge: a body over 3 MiB.
+        let big = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: {NS}\ndata:\n  blob: {}\n",
+            "x".repeat(3 * 1024 * 1024 + 1024)
+        );
+        let big = k.file("big.yaml", &big)?;
+        let stderr = k.fails(&["create", "-f", &big])?;
+        expect_server_error(&stderr, "RequestEntityTooLarge", "limit is 3145728")?;
+
+        // BadRequest: unknown fields with server-side strict validation
+        // (the default of `create`, and `apply --validate=strict`).
+        let unknown = k.file("unknown-top-level.yaml", UNKNOWN_TOP_LEVEL_FIELD)?;
+        let stderr = k.fails(&["create", "-f", &unknown])?;
+        expect_server_error(
+            &stderr,
+            "BadRequest",
+            r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "datta""#,
+        )?;
+        let nested = k.file("unknown-nested.yaml", UNKNOWN_NESTED_FIELD)?;
+        let stderr = k.fails(&["apply", "--validate=strict", "-f", &nested])?;
+        expect_server_error(
+            &stderr,
+            "BadRequest",
+            r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.template.spec.containers[0].imagePullPolicyy""#,
+        )?;
+        let names = k.ok(&["get", "cm,deploy", "-n", NS, "-o", "name"])?;
+        ensure!(
+            !names.contains("/strict"),
+            "a write refused as strict was stored: {names}"
+        );
+
+        // Unauthorized: a kubeconfig with a wrong token. With discovery
+        // cached, the request's own Status is printed...
+        let config = std::fs::read_to_string(&k.kubeconfig)?;
+        ensure!(config.contains("token: "), "no token in {config}");
+        let wrong: String = config
+            .lines()
+            .map(|l| match l.split_once("token: ") {
+                Some((indent, _)) => format!("{indent}token: not-the-token\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        let wrong_config = k.scratch.join("kubeconfig-wrong-token");
+        std::fs::write(&wrong_config, wrong)?;
+        let intruder = k.with_config(wrong_config.clone(), k.cache.clone());
+        let stderr = intruder.fails(&["get", "cm", "-n", NS])?;
+        ensure!(
+            stderr.trim_end() == "error: You must be logged in to the server (Unauthorized)",
+            "{stderr}"
+        );
+        // ... without, discovery fails first and client-go words it itself
+        // (as against any Kubernetes API server).
+        let fresh = intruder.with_config(wrong_config, k.scratch.join("cache-wrong-token"));
+        let stderr = fresh.fails(&["get", "cm", "-n", NS])?;
+        ensure!(
+            stderr.lines().last()
+                == Some("error: You must be logged in to the server (the server has asked for the client to provide credentials)"),
+            "{stderr}"
+        );
+        Ok(())
+    })?;
+
+    step(k, "16 (api-resources)", || {
         let rows = table(&k.ok(&["api-resources"])?);
         ensure!(
             rows.first()
@@ -1087,7 +1825,7 @@ fn scenario(k: &Kubectl) -> Result<()> {
         Ok(())
     })?;
 
-    step(k, "14 (delete an object, then the namespace)", || {
+    step(k, "17 (delete an object, then the namespace)", || {
         let out = k.ok(&["delete", "deployment", "web2", "-n", NS])?;
         ensure!(
             out.starts_with(r#"deployment.apps "web2" deleted"#),
@@ -1107,7 +1845,7 @@ fn scenario(k: &Kubectl) -> Result<()> {
         .and_then(|stderr| {
             expect_server_error(&stderr, "NotFound", r#"namespaces "scenario" not found"#)
         })?;
-        let left = k.ok(&["get", "deploy,cm", "-n", NS, "-o", "name"])?;
+        let left = k.ok(&["get", "deploy,sts,rs,cm", "-n", NS, "-o", "name"])?;
         ensure!(
             left.trim().is_empty(),
             "objects outlived their namespace: {left}"
@@ -1211,7 +1949,7 @@ fn kubectl_scenario_with_every_kubectl_version() {
     let mut failures = Vec::new();
     for (label, result) in &results {
         match result {
-            Ok(took) => eprintln!("kubectl {label}: steps 0-14 passed in {took:.1?}"),
+            Ok(took) => eprintln!("kubectl {label}: steps 0-17 passed in {took:.1?}"),
             Err(e) => {
                 eprintln!("kubectl {label}: FAILED");
                 failures.push(e.clone());
@@ -1225,4 +1963,37 @@ fn kubectl_scenario_with_every_kubectl_version() {
         results.len(),
         failures.join("\n\n==========\n\n")
     );
+}
+
+/// The comparison of step 2 fails on anything left over or missing, and
+/// tolerates exactly the listed server defaults.
+#[test]
+fn exact_comparison_allows_only_listed_defaults() {
+    let manifest = json!({"replicas": 2, "template": {"spec": {"containers": [{"name": "a"}]}}});
+    let live = |extra: Value| {
+        let mut live = manifest.clone();
+        if let Value::Object(extra) = extra {
+            for (k, v) in extra {
+                live["template"]["spec"]["containers"][0][&k] = v;
+            }
+        }
+        live
+    };
+    assert!(exact(&manifest, &manifest, "spec", &[]).is_ok());
+    let defaulted = live(json!({"terminationMessagePath": "/dev/termination-log"}));
+    let err = exact(&manifest, &defaulted, "spec", &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("spec.template.spec.containers[0].terminationMessagePath"),
+        "{err}"
+    );
+    let allowed = ["spec.template.spec.containers[*].terminationMessagePath"];
+    assert!(exact(&manifest, &defaulted, "spec", &allowed).is_ok());
+    // A listed default does not excuse a changed or missing manifest field.
+    let changed = live(json!({"name": "b"}));
+    assert!(exact(&manifest, &changed, "spec", &allowed).is_err());
+    assert!(exact(&manifest, &json!({"replicas": 2}), "spec", &allowed).is_err());
+    let longer = json!({"replicas": 2, "template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}});
+    assert!(exact(&manifest, &longer, "spec", &allowed).is_err());
+    assert_eq!(wildcard("a[0].b[12].c"), "a[*].b[*].c");
 }
