@@ -8,6 +8,7 @@
 //! ([`storage::redb_store`] or [`storage::memory`]).
 
 pub mod auth;
+pub mod flotilla_kinds;
 pub mod kubeconfig;
 pub mod pki;
 pub mod rest;

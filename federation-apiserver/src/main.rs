@@ -1,7 +1,6 @@
 //! `federation-apiserver`: parses arguments and runs the library's server.
 
 use clap::Parser;
-use federation_apiserver::rest::registry::Registry;
 use federation_apiserver::server::{self, ServerConfig};
 
 /// Flotilla's Kubernetes-compatible federation API server.
@@ -22,7 +21,12 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let running = server::start(cli.config, Registry::builtin(), server::shutdown_signal()).await?;
+    let running = server::start(
+        cli.config,
+        federation_apiserver::flotilla_kinds::federation_registry(),
+        server::shutdown_signal(),
+    )
+    .await?;
     println!(
         "federation-apiserver listening on https://{} (kubeconfig: {})",
         running.addr,

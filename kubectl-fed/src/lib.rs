@@ -7,6 +7,8 @@
 //! Verbs that talk to a federation (join, cordon, drain, rollout...) arrive
 //! with the issues that build what they drive.
 
+pub mod federation;
+pub mod join;
 pub mod sim;
 pub mod up;
 
@@ -29,6 +31,10 @@ pub enum Command {
     /// Run one simulated member cluster as its own process, or (`sim fault`)
     /// inject faults into running ones.
     Sim(sim::SimArgs),
+    /// Register a member cluster (real or simulated) through its kubeconfig.
+    Join(join::JoinArgs),
+    /// Remove a member cluster and its stored credentials.
+    Unjoin(join::UnjoinArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level.
@@ -37,6 +43,7 @@ pub fn init_logging(cli: &Cli) {
         // A local federation logs what matters, not every member's chatter.
         Command::Up(_) => "warn,kubectl_fed=info",
         Command::Sim(_) => "info",
+        _ => "warn",
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -54,5 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args, federation_apiserver::server::shutdown_signal()).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Join(args) => join::join(args).await,
+        Command::Unjoin(args) => join::unjoin(args).await,
     }
 }

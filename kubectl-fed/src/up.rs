@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use federation_apiserver::kubeconfig::{Kubeconfig, DEFAULT_CONTEXT, KUBECONFIG_FILE};
-use federation_apiserver::rest::registry::Registry;
 use federation_apiserver::server::{self, ServerConfig};
 use member_sim::control::{self, Controlled};
 use member_sim::{MemberConfig, RunningMember};
@@ -107,7 +106,7 @@ pub async fn run(args: UpArgs, shutdown: impl Future<Output = ()>) -> anyhow::Re
 
     let federation = server::start(
         ServerConfig::new(&dir, args.listen),
-        Registry::builtin(),
+        federation_apiserver::flotilla_kinds::federation_registry(),
         when_stopped(stopped.clone()),
     )
     .await
@@ -137,6 +136,7 @@ pub async fn run(args: UpArgs, shutdown: impl Future<Output = ()>) -> anyhow::Re
         })
         .collect();
     let control = control::serve(&dir, controlled, stopped.clone())?;
+    register_members(&kubeconfig_path, &members).await?;
     let controller = tokio::spawn(federation_controller::run(
         federation_controller::ManagerConfig {
             context: Some(DEFAULT_CONTEXT.to_string()),
@@ -167,6 +167,48 @@ pub async fn run(args: UpArgs, shutdown: impl Future<Output = ()>) -> anyhow::Re
     }
     let _ = federation.wait().await;
     let _ = control.await;
+    Ok(())
+}
+
+/// How `up` probes its members: every 2 s (a local federation should react
+/// in seconds), 1 s timeout, the default thresholds.
+pub fn member_health() -> federation_proto::cluster::HealthSettings {
+    federation_proto::cluster::HealthSettings {
+        period_seconds: Some(2),
+        timeout_seconds: Some(1),
+        failure_threshold: None,
+        success_threshold: None,
+    }
+}
+
+/// Registers (or, after a restart, updates) every member as a Cluster.
+async fn register_members(kubeconfig: &Path, members: &[RunningMember]) -> anyhow::Result<()> {
+    let federation = crate::federation::FederationArgs {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        context: Some(DEFAULT_CONTEXT.to_string()),
+    }
+    .client()
+    .await?;
+    for member in members {
+        let own = kube::config::Kubeconfig::read_from(&member.kubeconfig)?;
+        let (flat, endpoint) = crate::join::flatten(&own, Some(&member.name))?;
+        let info = crate::join::MemberInfo {
+            region: member.config.region.clone(),
+            zone: member.config.zone.clone(),
+            provider: Some("flotilla-sim".to_string()),
+            health: Some(member_health()),
+        };
+        crate::join::register(
+            &federation,
+            &member.name,
+            &flat,
+            &endpoint,
+            &info,
+            crate::join::Existing::Update,
+        )
+        .await
+        .with_context(|| format!("registering {}", member.name))?;
+    }
     Ok(())
 }
 

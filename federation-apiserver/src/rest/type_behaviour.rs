@@ -27,6 +27,9 @@ pub enum Schema {
     /// A CRD's structural `openAPIV3Schema`: pruned with
     /// [`crd_schema::prune`], validated with [`crd_schema::validate`].
     Structural(Arc<Value>),
+    /// A structural schema, then further checks (Flotilla's own kinds:
+    /// rules a schema cannot say, such as "an https URL").
+    StructuralWith(Arc<Value>, ExtraCheck),
 }
 
 impl Schema {
@@ -47,6 +50,17 @@ impl Schema {
                     None => Ok(()),
                 }
             }
+            Schema::StructuralWith(schema, extra) => {
+                let causes = crd_schema::validate(obj, schema);
+                match causes
+                    .into_iter()
+                    .next()
+                    .or_else(|| extra(obj).into_iter().next())
+                {
+                    Some(cause) => Err(format!("{}: {}", cause.field, cause.message)),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -60,13 +74,21 @@ impl Schema {
                 Err(_) => None,
             },
             Schema::Structural(schema) => Some(crd_schema::validate(obj, schema)),
+            Schema::StructuralWith(schema, extra) => {
+                let causes = crd_schema::validate(obj, schema);
+                Some(if causes.is_empty() {
+                    extra(obj)
+                } else {
+                    causes
+                })
+            }
         }
     }
 
     /// The structural schema, for custom resources.
     pub fn structural(&self) -> Option<&Arc<Value>> {
         match self {
-            Schema::Structural(schema) => Some(schema),
+            Schema::Structural(schema) | Schema::StructuralWith(schema, _) => Some(schema),
             _ => None,
         }
     }

@@ -132,6 +132,13 @@ pub fn validate_crd(crd: &Value) -> Vec<Cause> {
             format!("Invalid value: \"{plural}\": {plural}.{group} is a built-in resource and cannot be defined by a CustomResourceDefinition"),
         ));
     }
+    if group == federation_proto::GROUP {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.group",
+            format!("Invalid value: \"{group}\": the {group} group holds Flotilla's own kinds and cannot be defined by a CustomResourceDefinition"),
+        ));
+    }
     if group.is_empty() {
         causes.push(cause("FieldValueRequired", "spec.group", "Required value"));
     } else if !group.contains('.') {
