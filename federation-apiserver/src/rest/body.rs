@@ -4,13 +4,24 @@
 //! Every failure is an [`ApiError`] a client can act on: undecodable bodies
 //! are 400 BadRequest (never 500), unknown or unsupported media types 415,
 //! oversized bodies 413.
+//!
+//! JSON bodies are decoded by one pass that also notes every field repeated
+//! within an object ([`Decoded::duplicates`], Kubernetes' strict-decoding
+//! wording `duplicate field "spec.paused"`); the last occurrence wins, as
+//! with `fieldValidation=Ignore` in Kubernetes. [`Decoded::validate_object`]
+//! and [`Decoded::validate_patch`] turn them into what kube-apiserver
+//! answers for `Strict` (an error) and `Warn` (warnings).
 
 // `ApiError` is this crate's error type for every API-facing result; it is
 // large by design (a full Status), and these are not hot paths.
 
-use serde::Deserialize;
-use serde_json::Value;
+use std::fmt;
 
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::openapi::FieldValidation;
 use crate::status::{ApiError, Cause};
 
 /// The largest request body accepted (Kubernetes' limit is 3 MiB too).
@@ -45,6 +56,78 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// A decoded body and the fields it repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The body; a repeated field holds its last occurrence.
+    pub value: Value,
+    /// One `duplicate field "PATH"` per field repeated within a JSON object
+    /// (dotted paths, list indexes in brackets: Kubernetes' wording), in
+    /// document order, each once, at most [`MAX_STRICT_ERRORS`]. Always
+    /// empty for YAML (whose parser refuses repeated keys: 400) and
+    /// protobuf bodies.
+    pub duplicates: Vec<String>,
+}
+
+/// Kubernetes' decoder stops collecting strict-decoding errors at 100.
+pub const MAX_STRICT_ERRORS: usize = 100;
+
+impl Decoded {
+    fn plain(value: Value) -> Self {
+        Decoded {
+            value,
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// `fieldValidation` for the repeated fields of a create or update
+    /// body, as kube-apiserver's decoder applies it: `Strict` is a 400
+    /// (`KIND in version "V" cannot be handled as a KIND: strict decoding
+    /// error: duplicate field "data"`), `Warn` returns the warnings to send
+    /// (one `Warning` header each), `Ignore` none (the last occurrence
+    /// won). `kind` and `version` are the request's.
+    pub fn validate_object(
+        self,
+        mode: FieldValidation,
+        kind: &str,
+        version: &str,
+    ) -> Result<(Value, Vec<String>), ApiError> {
+        match mode {
+            FieldValidation::Strict if !self.duplicates.is_empty() => {
+                Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    self.duplicates.join(", ")
+                )))
+            }
+            FieldValidation::Strict | FieldValidation::Ignore => Ok((self.value, Vec::new())),
+            FieldValidation::Warn => Ok((self.value, self.duplicates)),
+        }
+    }
+
+    /// The same for a merge or strategic merge patch body: kube-apiserver
+    /// answers `Strict` with a 422 `Invalid` on the field `patch`.
+    pub fn validate_patch(self, mode: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+        match mode {
+            FieldValidation::Strict if !self.duplicates.is_empty() => Err(ApiError::invalid(
+                "",
+                "",
+                "",
+                vec![Cause::new(
+                    "FieldValueInvalid",
+                    "patch",
+                    format!(
+                        "Invalid value: {:?}: strict decoding error: {}",
+                        self.value.to_string(),
+                        self.duplicates.join(", ")
+                    ),
+                )],
+            )),
+            FieldValidation::Strict | FieldValidation::Ignore => Ok((self.value, Vec::new())),
+            FieldValidation::Warn => Ok((self.value, self.duplicates)),
+        }
+    }
+}
+
 /// Decodes a create/update body into a JSON object.
 ///
 /// `application/json` (also a missing content type and any other `+json`
@@ -52,29 +135,38 @@ fn type_name(v: &Value) -> &'static str {
 /// `application/x-yaml` and `text/yaml` are YAML (one document);
 /// `application/vnd.kubernetes.protobuf` is decoded by [`super::protobuf`]
 /// (415 for kinds it has no schema for). Every other type is 415; an empty,
-/// malformed or non-object body is 400.
+/// malformed or non-object body is 400. A repeated JSON field holds its
+/// last occurrence; [`decode_object_checked`] also reports them.
 pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    decode_object_checked(content_type, body).map(|d| d.value)
+}
+
+/// [`decode_object`], with the repeated fields for `fieldValidation`
+/// ([`Decoded::validate_object`]).
+pub fn decode_object_checked(content_type: Option<&str>, body: &[u8]) -> Result<Decoded, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
     }
     let media = media_type(content_type);
-    let value = match media.as_str() {
-        "" | "application/json" => parse_json(body)?,
-        "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body)?,
-        super::protobuf::MEDIA_TYPE => super::protobuf::decode(body)?,
+    let decoded = match media.as_str() {
+        "" | "application/json" => parse_json_checked(body)?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            Decoded::plain(parse_yaml(body)?)
+        }
+        super::protobuf::MEDIA_TYPE => Decoded::plain(super::protobuf::decode(body)?),
         m if patch_type(Some(m)).is_ok() => {
             return Err(ApiError::unsupported_media_type(format!(
                 "{m} is a patch content type and is only accepted by PATCH: send the object as application/json or application/yaml"
             )))
         }
-        m if m.ends_with("+json") => parse_json(body)?,
+        m if m.ends_with("+json") => parse_json_checked(body)?,
         m => {
             return Err(ApiError::unsupported_media_type(format!(
                 "the body of the request was in an unknown format ({m}) - accepted media types include: application/json, application/yaml"
             )))
         }
     };
-    expect_object(value)
+    expect_object_decoded(decoded)
 }
 
 fn expect_object(value: Value) -> Result<Value, ApiError> {
@@ -88,6 +180,11 @@ fn expect_object(value: Value) -> Result<Value, ApiError> {
     }
 }
 
+fn expect_object_decoded(decoded: Decoded) -> Result<Decoded, ApiError> {
+    let duplicates = decoded.duplicates;
+    expect_object(decoded.value).map(|value| Decoded { value, duplicates })
+}
+
 /// Strips a UTF-8 byte order mark and rejects an all-whitespace body.
 fn content(body: &[u8]) -> Result<&[u8], ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
@@ -98,8 +195,148 @@ fn content(body: &[u8]) -> Result<&[u8], ApiError> {
 }
 
 /// Parses a JSON body of any shape; errors carry serde's line and column.
+/// A repeated field holds its last occurrence.
 pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(content(body)?).map_err(decode_error)
+    parse_json_checked(body).map(|d| d.value)
+}
+
+/// [`parse_json`], noting the repeated fields ([`Decoded::duplicates`]).
+pub fn parse_json_checked(body: &[u8]) -> Result<Decoded, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(content(body)?);
+    let mut duplicates = Vec::new();
+    let value = Checked {
+        at: &Segment::Root,
+        duplicates: &mut duplicates,
+    }
+    .deserialize(&mut de)
+    .map_err(decode_error)?;
+    de.end().map_err(decode_error)?;
+    Ok(Decoded { value, duplicates })
+}
+
+/// Where a value sits in the body, as a chain of segments on the stack.
+enum Segment<'a> {
+    Root,
+    Field(&'a Segment<'a>, &'a str),
+    Index(&'a Segment<'a>, usize),
+}
+
+impl fmt::Display for Segment<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Segment::Root => Ok(()),
+            Segment::Field(Segment::Root, name) => f.write_str(name),
+            Segment::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Segment::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// Deserializes one JSON value (as `serde_json::Value` does) and notes the
+/// fields repeated in its objects.
+struct Checked<'a> {
+    at: &'a Segment<'a>,
+    duplicates: &'a mut Vec<String>,
+}
+
+impl Checked<'_> {
+    fn note_duplicate(&mut self, name: &str) {
+        if self.duplicates.len() >= MAX_STRICT_ERRORS {
+            return;
+        }
+        let message = format!(
+            "duplicate field {:?}",
+            Segment::Field(self.at, name).to_string()
+        );
+        if !self.duplicates.contains(&message) {
+            self.duplicates.push(message);
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Checked<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        loop {
+            let at = Segment::Index(self.at, items.len());
+            let element = Checked {
+                at: &at,
+                duplicates: &mut *self.duplicates,
+            };
+            match seq.next_element_seed(element)? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            // Noted before the value, so an outer repeat comes before the
+            // repeats inside it (the order of Kubernetes' messages).
+            if fields.contains_key(&name) {
+                self.note_duplicate(&name);
+            }
+            let at = Segment::Field(self.at, &name);
+            let value = map.next_value_seed(Checked {
+                at: &at,
+                duplicates: &mut *self.duplicates,
+            })?;
+            fields.insert(name, value);
+        }
+        Ok(Value::Object(fields))
+    }
 }
 
 /// Parses a single-document YAML body into JSON. Non-string map keys
@@ -208,27 +445,41 @@ pub fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
 
 /// Decodes a PATCH body: a JSON array for JSON patch, a JSON object for
 /// merge and strategic merge patch, a YAML (or JSON) object for apply.
+/// A repeated JSON field holds its last occurrence; [`decode_patch_checked`]
+/// also reports them.
 pub fn decode_patch(pt: PatchType, body: &[u8]) -> Result<Value, ApiError> {
+    decode_patch_checked(pt, body).map(|d| d.value)
+}
+
+/// [`decode_patch`], with the repeated fields for `fieldValidation`
+/// ([`Decoded::validate_patch`] for merge and strategic merge patches,
+/// [`Decoded::validate_object`] for apply configurations).
+pub fn decode_patch_checked(pt: PatchType, body: &[u8]) -> Result<Decoded, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
     }
     match pt {
-        PatchType::Json => match parse_json(body)? {
-            v @ Value::Array(_) => Ok(v),
-            v => Err(decode_error(format!(
-                "a JSON patch must be an array of operations, got {}",
-                type_name(&v)
-            ))),
-        },
-        PatchType::Merge | PatchType::StrategicMerge => expect_object(parse_json(body)?),
+        PatchType::Json => {
+            let decoded = parse_json_checked(body)?;
+            match decoded.value {
+                Value::Array(_) => Ok(decoded),
+                v => Err(decode_error(format!(
+                    "a JSON patch must be an array of operations, got {}",
+                    type_name(&v)
+                ))),
+            }
+        }
+        PatchType::Merge | PatchType::StrategicMerge => {
+            expect_object_decoded(parse_json_checked(body)?)
+        }
         PatchType::Apply => {
             let trimmed = content(body)?.trim_ascii_start();
             if trimmed.starts_with(b"{") {
-                if let Ok(v) = serde_json::from_slice::<Value>(trimmed) {
-                    return expect_object(v);
+                if let Ok(decoded) = parse_json_checked(trimmed) {
+                    return expect_object_decoded(decoded);
                 }
             }
-            expect_object(parse_yaml(body)?)
+            expect_object(parse_yaml(body)?).map(Decoded::plain)
         }
     }
 }
@@ -562,6 +813,149 @@ mod tests {
             "ConfigMap"
         );
         assert_eq!(status(decode_patch(PatchType::Apply, b"")).0, 400);
+    }
+
+    #[test]
+    fn repeated_json_fields_are_noted_with_their_paths() {
+        let body = br#"{"apiVersion":"apps/v1","kind":"Deployment",
+            "metadata":{"name":"first","name":"web","labels":{"a":"1","a":"2"}},
+            "spec":{"paused":true,"paused":false,"template":{"spec":{"containers":[
+                {"name":"a"},
+                {"name":"b","imagePullPolicy":"Always","imagePullPolicy":"Never"}]}}}}"#;
+        let d = decode_object_checked(None, body).unwrap();
+        assert_eq!(
+            d.duplicates,
+            [
+                r#"duplicate field "metadata.name""#,
+                r#"duplicate field "metadata.labels.a""#,
+                r#"duplicate field "spec.paused""#,
+                r#"duplicate field "spec.template.spec.containers[1].imagePullPolicy""#,
+            ]
+        );
+        // The last occurrence wins.
+        assert_eq!(d.value["metadata"]["name"], "web");
+        assert_eq!(d.value["metadata"]["labels"], json!({"a": "2"}));
+        assert_eq!(d.value["spec"]["paused"], false);
+        assert_eq!(
+            d.value["spec"]["template"]["spec"]["containers"][1]["imagePullPolicy"],
+            "Never"
+        );
+        // decode_object is the same value.
+        assert_eq!(decode_object(None, body).unwrap(), d.value);
+
+        // A top-level repeat, repeated three times, is one message; an outer
+        // repeat comes before the repeats inside it.
+        let d = decode_object_checked(
+            Some("application/json"),
+            br#"{"data":{"a":"1"},"data":{"b":"2","b":"3"},"data":{"c":"4"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.duplicates,
+            [r#"duplicate field "data""#, r#"duplicate field "data.b""#]
+        );
+        assert_eq!(d.value, json!({"data": {"c": "4"}}));
+        // No repeats, no messages; the same key in sibling objects is no repeat.
+        let d = decode_object_checked(None, br#"{"a":{"x":1},"b":{"x":2},"l":[{"x":1},{"x":2}]}"#)
+            .unwrap();
+        assert!(d.duplicates.is_empty(), "{:?}", d.duplicates);
+        // Escapes are decoded before comparing names.
+        let d = decode_object_checked(None, br#"{"a":1,"a":2}"#).unwrap();
+        assert_eq!(d.duplicates, [r#"duplicate field "a""#]);
+        assert_eq!(d.value, json!({"a": 2}));
+        // At most 100 messages.
+        let many: Vec<String> = (0..150).map(|i| format!(r#""f{i}":1,"f{i}":2"#)).collect();
+        let body = format!("{{{}}}", many.join(","));
+        let d = decode_object_checked(None, body.as_bytes()).unwrap();
+        assert_eq!(d.duplicates.len(), MAX_STRICT_ERRORS);
+        // YAML and protobuf bodies report none (YAML refuses repeats: 400).
+        assert!(decode_object_checked(Some("application/yaml"), b"a: 1\n")
+            .unwrap()
+            .duplicates
+            .is_empty());
+    }
+
+    #[test]
+    fn repeated_fields_in_patches() {
+        let d = decode_patch_checked(PatchType::Merge, br#"{"data":{"a":"1"},"data":{"a":"2"}}"#)
+            .unwrap();
+        assert_eq!(d.duplicates, [r#"duplicate field "data""#]);
+        assert_eq!(d.value, json!({"data": {"a": "2"}}));
+        let d = decode_patch_checked(
+            PatchType::StrategicMerge,
+            br#"{"spec":{"replicas":1,"replicas":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(d.duplicates, [r#"duplicate field "spec.replicas""#]);
+        let d = decode_patch_checked(
+            PatchType::Apply,
+            br#"{"kind":"ConfigMap","kind":"ConfigMap"}"#,
+        )
+        .unwrap();
+        assert_eq!(d.duplicates, [r#"duplicate field "kind""#]);
+        let d = decode_patch_checked(
+            PatchType::Json,
+            br#"[{"op":"add","op":"replace","path":"/a","value":1}]"#,
+        )
+        .unwrap();
+        assert_eq!(d.duplicates, [r#"duplicate field "[0].op""#]);
+        assert_eq!(d.value[0]["op"], "replace");
+    }
+
+    #[test]
+    fn field_validation_of_repeated_fields() {
+        let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"},"data":{"b":"2"}}"#;
+        let decoded = || decode_object_checked(None, body).unwrap();
+        let e = decoded()
+            .validate_object(FieldValidation::Strict, "ConfigMap", "v1")
+            .unwrap_err();
+        assert_eq!((e.code, e.reason.as_str()), (400, "BadRequest"));
+        assert_eq!(
+            e.message,
+            r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data""#
+        );
+        let (value, warnings) = decoded()
+            .validate_object(FieldValidation::Warn, "ConfigMap", "v1")
+            .unwrap();
+        assert_eq!(warnings, [r#"duplicate field "data""#]);
+        assert_eq!(value["data"], json!({"b": "2"}));
+        let (value, warnings) = decoded()
+            .validate_object(FieldValidation::Ignore, "ConfigMap", "v1")
+            .unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(value["data"], json!({"b": "2"}));
+        // Without repeats, Strict passes.
+        let (_, warnings) = decode_object_checked(None, CM)
+            .unwrap()
+            .validate_object(FieldValidation::Strict, "ConfigMap", "v1")
+            .unwrap();
+        assert!(warnings.is_empty());
+
+        // Patches: Strict is a 422 on the field `patch`.
+        let patch = || {
+            decode_patch_checked(PatchType::Merge, br#"{"data":{"a":"1"},"data":{"a":"2"}}"#)
+                .unwrap()
+        };
+        let e = patch().validate_patch(FieldValidation::Strict).unwrap_err();
+        assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+        assert_eq!(e.causes[0].field, "patch");
+        assert!(
+            e.message
+                .starts_with(r#" "" is invalid: patch: Invalid value: "#)
+                && e.message
+                    .ends_with(r#": strict decoding error: duplicate field "data""#),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            patch().validate_patch(FieldValidation::Warn).unwrap().1,
+            [r#"duplicate field "data""#]
+        );
+        assert!(patch()
+            .validate_patch(FieldValidation::Ignore)
+            .unwrap()
+            .1
+            .is_empty());
     }
 
     #[test]
