@@ -12,10 +12,18 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 #[derive(Debug, Clone, Args)]
 pub struct FederationArgs {
     /// The federation's kubeconfig (default: KUBECONFIG, then ~/.kube/config).
-    #[arg(long = "federation-kubeconfig", value_name = "FILE")]
+    #[arg(
+        id = "federation_kubeconfig",
+        long = "federation-kubeconfig",
+        value_name = "FILE"
+    )]
     pub kubeconfig: Option<PathBuf>,
     /// Context of that kubeconfig (default: its current context).
-    #[arg(long = "federation-context", value_name = "CONTEXT")]
+    #[arg(
+        id = "federation_context",
+        long = "federation-context",
+        value_name = "CONTEXT"
+    )]
     pub context: Option<String>,
 }
 

@@ -38,6 +38,18 @@ pub struct JoinArgs {
     pub zone: Option<String>,
     #[arg(long)]
     pub provider: Option<String>,
+    /// Seconds between health probes (controller default: 10).
+    #[arg(long)]
+    pub probe_period_seconds: Option<i32>,
+    /// Seconds a probe may take (controller default: 5).
+    #[arg(long)]
+    pub probe_timeout_seconds: Option<i32>,
+    /// Failed probes in a row before the cluster is not Ready (default: 3).
+    #[arg(long)]
+    pub failure_threshold: Option<i32>,
+    /// Good probes in a row before it is Ready again (default: 1).
+    #[arg(long)]
+    pub success_threshold: Option<i32>,
     /// Join even if the member does not answer now.
     #[arg(long)]
     pub no_verify: bool,
@@ -285,11 +297,12 @@ pub async fn join(args: JoinArgs) -> anyhow::Result<()> {
         })?;
     }
     let federation = args.federation.client().await?;
+    let health = health_settings(&args);
     let info = MemberInfo {
         region: args.region,
         zone: args.zone,
         provider: args.provider,
-        health: None,
+        health,
     };
     register(
         &federation,
@@ -305,6 +318,16 @@ pub async fn join(args: JoinArgs) -> anyhow::Result<()> {
         args.name
     );
     Ok(())
+}
+
+fn health_settings(args: &JoinArgs) -> Option<federation_proto::cluster::HealthSettings> {
+    let settings = federation_proto::cluster::HealthSettings {
+        period_seconds: args.probe_period_seconds,
+        timeout_seconds: args.probe_timeout_seconds,
+        failure_threshold: args.failure_threshold,
+        success_threshold: args.success_threshold,
+    };
+    (settings != Default::default()).then_some(settings)
 }
 
 /// Checks that the member answers `/version` with these credentials.

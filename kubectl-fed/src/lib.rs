@@ -65,3 +65,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Unjoin(args) => join::unjoin(args).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

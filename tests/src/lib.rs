@@ -4,6 +4,7 @@
 //!
 //! Every process started here is killed when its handle drops.
 
+pub mod controller;
 pub mod fed;
 pub mod https;
 pub mod kubectl_watch;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub use controller::ControllerProcess;
 pub use fed::FedUp;
 pub use https::{HttpResponse, Https};
 pub use kubectl_watch::KubectlWatch;

@@ -146,8 +146,13 @@ pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Actio
     };
     let readiness = state.tracker.observe(outcome, health);
 
-    let status = status_of(&cluster, &state, &readiness, &ctx.identity);
+    // Taints first: whoever sees the new condition also sees its taint.
     let clusters: Api<Cluster> = Api::all(ctx.federation.clone());
+    let taints = health::taints_for(&cluster.spec.taints, &readiness);
+    if taints != cluster.spec.taints {
+        update_taints(&clusters, &name, &readiness).await?;
+    }
+    let status = status_of(&cluster, &state, &readiness, &ctx.identity);
     clusters
         .patch_status(
             &name,
@@ -159,10 +164,6 @@ pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Actio
             cluster: name.clone(),
             source,
         })?;
-    let taints = health::taints_for(&cluster.spec.taints, &readiness);
-    if taints != cluster.spec.taints {
-        update_taints(&clusters, &name, &readiness).await?;
-    }
     Ok(Action::requeue(
         state.next_probe.saturating_duration_since(Instant::now()),
     ))
