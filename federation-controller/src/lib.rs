@@ -13,6 +13,7 @@
 
 pub mod cluster;
 pub mod leader;
+pub mod scheduler;
 
 use std::path::PathBuf;
 use std::time::Duration;
