@@ -337,11 +337,22 @@ spec:
 "#;
 
 /// Paths (list indexes written `[*]`) the server may fill in beyond a
-/// manifest, the only difference [`exact`] tolerates. Empty: the server
-/// applies no defaults yet. When Kubernetes defaulting arrives, list each
-/// defaulted path here (e.g. `spec.strategy`, `spec.revisionHistoryLimit`,
-/// `spec.template.spec.containers[*].terminationMessagePath`) — nothing else.
-const SERVER_DEFAULTS: &[&str] = &[];
+/// manifest, the only difference [`exact`] tolerates: Kubernetes' API
+/// defaults of a Deployment (`rest/defaults.rs`) — nothing else.
+const SERVER_DEFAULTS: &[&str] = &[
+    "spec.strategy",
+    "spec.revisionHistoryLimit",
+    "spec.progressDeadlineSeconds",
+    "spec.template.spec.restartPolicy",
+    "spec.template.spec.dnsPolicy",
+    "spec.template.spec.schedulerName",
+    "spec.template.spec.terminationGracePeriodSeconds",
+    "spec.template.spec.securityContext",
+    "spec.template.spec.containers[*].imagePullPolicy",
+    "spec.template.spec.containers[*].terminationMessagePath",
+    "spec.template.spec.containers[*].terminationMessagePolicy",
+    "spec.template.spec.containers[*].ports[*].protocol",
+];
 
 /// The `KUBE_EDITOR` of step 9: edits the file kubectl hands it in place.
 const EDITOR_SCRIPT: &str = "#!/bin/sh\nset -e\nsed -i 's/value: new$/value: edited/' \"$1\"\n";
@@ -859,7 +870,7 @@ fn scenario(k: &Kubectl) -> Result<()> {
                     && pod["spec"]["nodeSelector"] == json!({"disk": "ssd"})
                     && pod["spec"]["containers"][0].get("args").is_none()
                     && pod["spec"]["containers"][0]["ports"]
-                        == json!([{"containerPort": 80, "name": "http"}])
+                        == json!([{"containerPort": 80, "name": "http", "protocol": "TCP"}])
                     && pod["spec"]["containers"][0]["env"]
                         == json!([{"name": "MODE", "value": "new"}, {"name": "LEVEL", "value": "1"}]),
                 "V1 leftovers in the live object: {pod}"

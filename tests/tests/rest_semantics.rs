@@ -45,6 +45,7 @@ const KINDS: &[Kind] = &[
     k("", "v1", "services", "Service", true, true),
     k("", "v1", "serviceaccounts", "ServiceAccount", true, false),
     k("", "v1", "events", "Event", true, false),
+    k("", "v1", "pods", "Pod", true, true),
     k("apps", "v1", "deployments", "Deployment", true, true),
     k("apps", "v1", "statefulsets", "StatefulSet", true, true),
     k("apps", "v1", "daemonsets", "DaemonSet", true, true),
@@ -136,6 +137,9 @@ impl Kind {
             "secrets" => json!({"type": "Opaque", "data": {"key": "dmFsdWU="}}),
             "services" => json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}],
                                           "selector": {"app": name}}}),
+            "pods" => pod
+                .get("spec")
+                .map_or(json!({}), |spec| json!({"spec": spec})),
             "events" => {
                 json!({"involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": "crud"},
                                "reason": "Testing", "message": "hello", "type": "Normal"})
@@ -951,6 +955,7 @@ fn generation_is_set_only_by_kinds_that_track_it() {
     let h = server.https();
     create_ns(&h, "gen");
     const TRACKED: &[&str] = &[
+        "pods",
         "deployments",
         "statefulsets",
         "daemonsets",

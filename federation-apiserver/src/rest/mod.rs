@@ -5,6 +5,7 @@ pub mod apply;
 pub mod body;
 pub mod crd;
 pub mod crd_schema;
+pub mod defaults;
 pub mod deletes;
 pub mod discovery;
 pub mod namespaces;

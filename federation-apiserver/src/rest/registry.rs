@@ -10,6 +10,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::status::Cause;
+
 pub use super::strategy::Strategy;
 pub use super::type_behaviour::{PrinterColumn, ScalePaths, Schema, SchemaCheck};
 
@@ -242,6 +244,18 @@ pub fn builtin_types() -> Vec<ResourceType> {
             ],
         },
         Spec {
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            plural: "pods",
+            namespaced: true,
+            short_names: &["po"],
+            categories: ALL,
+            has_status: true,
+            schema_check: Schema::Builtin(check_as::<core::Pod>),
+            extra_field_labels: &["spec.nodeName", "status.phase"],
+        },
+        Spec {
             group: "apps",
             version: "v1",
             kind: "Deployment",
@@ -298,7 +312,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: NONE,
             categories: ALL,
             has_status: true,
-            schema_check: Schema::Builtin(check_as::<batch::Job>),
+            schema_check: Schema::BuiltinWith(check_as::<batch::Job>, job_checks),
             extra_field_labels: &[],
         },
         Spec {
@@ -310,7 +324,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             short_names: &["cj"],
             categories: ALL,
             has_status: true,
-            schema_check: Schema::Builtin(check_as::<batch::CronJob>),
+            schema_check: Schema::BuiltinWith(check_as::<batch::CronJob>, cron_job_checks),
             extra_field_labels: &[],
         },
         Spec {
@@ -380,38 +394,62 @@ pub fn builtin_types() -> Vec<ResourceType> {
     specs.into_iter().map(ResourceType::from).collect()
 }
 
-/// The kinds a member cluster serves beyond [`builtin_types`]: nodes and
-/// pods, which only exist where workloads actually run (the member-cluster
-/// simulator), never at the federation endpoint.
+/// The kinds a member cluster serves beyond [`builtin_types`]: nodes, which
+/// only exist where workloads actually run (the member-cluster simulator),
+/// never at the federation endpoint. (Pods are served everywhere: `kubectl
+/// describe` of a workload lists its pods.)
 pub fn member_types() -> Vec<ResourceType> {
     use k8s_openapi::api::core::v1 as core;
-    let specs = vec![
-        Spec {
-            group: "",
-            version: "v1",
-            kind: "Node",
-            plural: "nodes",
-            namespaced: false,
-            short_names: &["no"],
-            categories: &[],
-            has_status: true,
-            schema_check: Schema::Builtin(check_as::<core::Node>),
-            extra_field_labels: &["spec.unschedulable"],
-        },
-        Spec {
-            group: "",
-            version: "v1",
-            kind: "Pod",
-            plural: "pods",
-            namespaced: true,
-            short_names: &["po"],
-            categories: &["all"],
-            has_status: true,
-            schema_check: Schema::Builtin(check_as::<core::Pod>),
-            extra_field_labels: &["spec.nodeName", "status.phase"],
-        },
-    ];
+    let specs = vec![Spec {
+        group: "",
+        version: "v1",
+        kind: "Node",
+        plural: "nodes",
+        namespaced: false,
+        short_names: &["no"],
+        categories: &[],
+        has_status: true,
+        schema_check: Schema::Builtin(check_as::<core::Node>),
+        extra_field_labels: &["spec.unschedulable"],
+    }];
     specs.into_iter().map(ResourceType::from).collect()
+}
+
+/// A Job's pods must not restart in place: `restartPolicy` `OnFailure` or
+/// `Never` (pod defaulting would make a missing one `Always`), as Job
+/// validation requires.
+fn restart_policy_cause(pod_spec: &Value, field: &str) -> Option<Cause> {
+    const VALID: &str = r#""OnFailure", "Never""#;
+    match pod_spec.get("restartPolicy").and_then(Value::as_str) {
+        Some("OnFailure" | "Never") => None,
+        None | Some("" | "Always") => Some(Cause::new(
+            "FieldValueRequired",
+            field,
+            format!("Required value: valid values: {VALID}"),
+        )),
+        Some(other) => Some(Cause::new(
+            "FieldValueNotSupported",
+            field,
+            format!("Unsupported value: {other:?}: supported values: {VALID}"),
+        )),
+    }
+}
+
+fn job_checks(job: &Value) -> Vec<Cause> {
+    let pod_spec = &job["spec"]["template"]["spec"];
+    restart_policy_cause(pod_spec, "spec.template.spec.restartPolicy")
+        .into_iter()
+        .collect()
+}
+
+fn cron_job_checks(cron_job: &Value) -> Vec<Cause> {
+    let pod_spec = &cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    restart_policy_cause(
+        pod_spec,
+        "spec.jobTemplate.spec.template.spec.restartPolicy",
+    )
+    .into_iter()
+    .collect()
 }
 
 /// Lookup of served resources by group/version/plural, shared by every request.
@@ -437,7 +475,7 @@ impl Registry {
         Self::new(builtin_types())
     }
 
-    /// The registry of a member cluster: the built-ins plus nodes and pods.
+    /// The registry of a member cluster: the built-ins plus nodes.
     pub fn member() -> Self {
         let mut types = builtin_types();
         types.extend(member_types());

@@ -18,6 +18,7 @@ import sys
 ROOTS = [
     "api.core.v1.Namespace", "api.core.v1.ConfigMap", "api.core.v1.Secret",
     "api.core.v1.Service", "api.core.v1.ServiceAccount", "api.core.v1.Event",
+    "api.core.v1.Pod",
     "api.apps.v1.Deployment", "api.apps.v1.StatefulSet", "api.apps.v1.DaemonSet",
     "api.apps.v1.ReplicaSet", "api.batch.v1.Job", "api.batch.v1.CronJob",
     "api.networking.v1.Ingress", "api.policy.v1.PodDisruptionBudget",
