@@ -7,13 +7,19 @@
 //! kube-runtime style:
 //!
 //! - [`cluster`]: health, latency and capacity of member clusters.
+//! - [`scheduler`]: template + policy + clusters → ResourceBinding.
+//! - [`sync`]: ResourceBinding → member objects → status back up.
 //!
 //! Several replicas may run: [`leader`] elects one through a Lease in
 //! `flotilla-system`, and only the leader runs the controllers.
 
+pub mod caches;
 pub mod cluster;
+pub mod kinds;
 pub mod leader;
+pub mod members;
 pub mod scheduler;
+pub mod sync;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,6 +145,30 @@ pub async fn ensure_system_namespace(client: &kube::Client) -> Result<(), kube::
     }
 }
 
+/// Every controller, until `stop` turns true.
+pub async fn run_controllers(client: kube::Client, identity: String, stop: watch::Receiver<bool>) {
+    let caches = caches::Caches::start(&client, stop.clone()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(cluster::run(client.clone(), identity, stop.clone()));
+    tasks.spawn(sync::run(
+        client.clone(),
+        caches.clusters.clone(),
+        caches.overrides.clone(),
+        stop.clone(),
+    ));
+    for kind in kinds::KINDS {
+        tasks.spawn(scheduler::controller::run(
+            client.clone(),
+            kind,
+            caches.clusters.clone(),
+            caches.policies.clone(),
+            caches.cluster_policies.clone(),
+            stop.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
 /// Connects to the federation and runs until `shutdown` resolves: campaigns
 /// for leadership, runs the controllers while leading, and releases the
 /// Lease on the way out.
@@ -169,7 +199,8 @@ pub async fn run(
             }
             tracing::info!(%identity, "leading: starting controllers");
             let (lead_tx, leading) = watch::channel(false);
-            let controllers = tokio::spawn(cluster::run(client.clone(), identity.clone(), leading));
+            let controllers =
+                tokio::spawn(run_controllers(client.clone(), identity.clone(), leading));
             let lost = elector.hold(&mut stop).await;
             let _ = lead_tx.send(true);
             let _ = controllers.await;

@@ -42,6 +42,12 @@ pub struct ResourceBindingSpec {
     /// Why: every cluster considered, with the filter that dropped it or its score.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<ClusterDecision>,
+    /// From the policy: whether a member object Flotilla did not create may be taken over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_resolution: Option<crate::policy::ConflictResolution>,
+    /// From the policy: how copies on failed clusters go (`Graceful`, `Immediate`, `Never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_mode: Option<String>,
 }
 
 /// A template, by name and uid.

@@ -72,6 +72,17 @@ pub async fn client_for(
     cluster: &Cluster,
     timeout: Duration,
 ) -> Result<(Client, String), CredentialsError> {
+    client_with(federation, cluster, timeout, Some(timeout)).await
+}
+
+/// A client for `cluster` with a connect timeout and an optional read
+/// timeout (`None` for watches, whose bodies stay open for minutes).
+pub async fn client_with(
+    federation: &Client,
+    cluster: &Cluster,
+    timeout: Duration,
+    read_timeout: Option<Duration>,
+) -> Result<(Client, String), CredentialsError> {
     let secret_ref = &cluster.spec.secret_ref;
     let (namespace, name) = (secret_ref.namespace.clone(), secret_ref.name.clone());
     let secrets: Api<Secret> = Api::namespaced(federation.clone(), &namespace);
@@ -114,7 +125,7 @@ pub async fn client_for(
             .map_err(|_| bad("the Cluster's apiEndpoint is not a URL"))?;
     }
     config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
+    config.read_timeout = read_timeout;
     config.write_timeout = Some(timeout);
     // A probe measures the member, not a retry loop.
     config.default_retry = false;

@@ -4,9 +4,11 @@
 //! adjustment), [`divide`] the apportionment arithmetic, [`filters`] the
 //! cluster predicates.
 
+pub mod controller;
 pub mod divide;
 pub mod filters;
 pub mod placement;
+pub mod policy_match;
 
 #[cfg(test)]
 #[path = "tests_placement.rs"]

@@ -1,0 +1,160 @@
+//! Member clusters as the propagation controllers reach them: a client
+//! per cluster (built from its Secret, cached), and watches of the objects
+//! Flotilla manages there, which trigger the bindings they belong to.
+//!
+//! # Guarantees
+//! - One watch per (cluster, kind), started the first time a binding
+//!   needs it; its store answers "what is on the member" without a request.
+//! - Every change of a managed member object (drift, deletion, status)
+//!   triggers the reconcile of the binding named in its annotation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use federation_proto::{Cluster, ResourceBinding};
+use futures::StreamExt;
+use kube::api::DynamicObject;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::{mpsc, Mutex};
+
+use crate::cluster::member_client::{self, CredentialsError};
+use crate::kinds::Kind;
+use crate::sync::render::{BINDING_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL};
+
+/// How long a member client is trusted before its Secret is checked again.
+const CLIENT_TTL: Duration = Duration::from_secs(30);
+/// Timeout of member requests.
+pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct CachedClient {
+    endpoint: String,
+    secret: (String, String),
+    client: Client,
+    /// The same credentials without a read timeout, for watches.
+    watch_client: Client,
+    made: Instant,
+}
+
+/// Clients and watches of every member.
+pub struct Members {
+    federation: Client,
+    clients: Mutex<HashMap<String, CachedClient>>,
+    watches: Mutex<HashMap<(String, &'static str), Store<DynamicObject>>>,
+    triggers: mpsc::UnboundedSender<ObjectRef<ResourceBinding>>,
+}
+
+impl Members {
+    /// The pool, and the stream of bindings to reconcile because a member
+    /// object of theirs changed.
+    pub fn new(
+        federation: Client,
+    ) -> (
+        Arc<Self>,
+        mpsc::UnboundedReceiver<ObjectRef<ResourceBinding>>,
+    ) {
+        let (triggers, receiver) = mpsc::unbounded_channel();
+        (
+            Arc::new(Members {
+                federation,
+                clients: Mutex::default(),
+                watches: Mutex::default(),
+                triggers,
+            }),
+            receiver,
+        )
+    }
+
+    /// A client for `cluster` (cached; rebuilt when its endpoint or Secret
+    /// reference changes, or after [`CLIENT_TTL`]).
+    pub async fn client(&self, cluster: &Cluster) -> Result<Client, CredentialsError> {
+        self.clients_for(cluster).await.map(|(c, _)| c)
+    }
+
+    /// The request client and the watch client of `cluster`.
+    async fn clients_for(&self, cluster: &Cluster) -> Result<(Client, Client), CredentialsError> {
+        let name = cluster.name_any();
+        let secret = (
+            cluster.spec.secret_ref.namespace.clone(),
+            cluster.spec.secret_ref.name.clone(),
+        );
+        {
+            let clients = self.clients.lock().await;
+            if let Some(c) = clients.get(&name) {
+                if c.endpoint == cluster.spec.api_endpoint
+                    && c.secret == secret
+                    && c.made.elapsed() < CLIENT_TTL
+                {
+                    return Ok((c.client.clone(), c.watch_client.clone()));
+                }
+            }
+        }
+        let (client, _) =
+            member_client::client_for(&self.federation, cluster, MEMBER_TIMEOUT).await?;
+        let (watch_client, _) =
+            member_client::client_with(&self.federation, cluster, MEMBER_TIMEOUT, None).await?;
+        self.clients.lock().await.insert(
+            name,
+            CachedClient {
+                endpoint: cluster.spec.api_endpoint.clone(),
+                secret,
+                client: client.clone(),
+                watch_client: watch_client.clone(),
+                made: Instant::now(),
+            },
+        );
+        Ok((client, watch_client))
+    }
+
+    /// The store of `kind` objects Flotilla manages on `cluster`, starting
+    /// its watch if needed. `None` until the watch has listed once.
+    pub async fn store(
+        &self,
+        cluster: &Cluster,
+        kind: &'static Kind,
+    ) -> Option<Store<DynamicObject>> {
+        let key = (cluster.name_any(), kind.kind);
+        let mut watches = self.watches.lock().await;
+        if let Some(store) = watches.get(&key) {
+            let ready = futures::FutureExt::now_or_never(store.wait_until_ready())
+                .is_some_and(|r| r.is_ok());
+            return ready.then(|| store.clone());
+        }
+        let (_, client) = self.clients_for(cluster).await.ok()?;
+        let resource = kind.api_resource();
+        let api: Api<DynamicObject> = Api::all_with(client, &resource);
+        let writer = reflector::store::Writer::new(resource.clone());
+        let reader = writer.as_reader();
+        let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+        let triggers = self.triggers.clone();
+        let cluster_name = cluster.name_any();
+        tokio::spawn(async move {
+            let stream = watcher(api, config)
+                .default_backoff()
+                .reflect(writer)
+                .touched_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(object) => {
+                        let binding = object
+                            .annotations()
+                            .get(BINDING_ANNOTATION)
+                            .and_then(|b| b.split_once('/'))
+                            .map(|(ns, name)| ObjectRef::new(name).within(ns));
+                        if let Some(binding) = binding {
+                            if triggers.send(binding).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(cluster = %cluster_name, error = %e, "member watch"),
+                }
+            }
+        });
+        watches.insert(key, reader);
+        None
+    }
+}

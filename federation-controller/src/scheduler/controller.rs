@@ -1,0 +1,482 @@
+//! The scheduler controller: for each template of a propagated kind, the
+//! policy that places it, and the ResourceBinding that says where.
+//!
+//! # Guarantees
+//! - Level-triggered: every reconcile recomputes the placement from the
+//!   template, the winning policy, the Clusters and the binding's current
+//!   assignment (kept, so nothing running moves unless it must).
+//! - A template without a matching policy has no binding (its member
+//!   copies go with the binding); a template being deleted keeps its
+//!   finalizer until its binding — and so its copies — are gone.
+//! - Cluster events trigger rescheduling only when something scheduling
+//!   reads changed (readiness, taints, cordon, labels, placement fields),
+//!   not on every probe's status write.
+//! - Asking for a fresh placement: set the annotation
+//!   `flotilla.io/reschedule` on the template to a new value.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use federation_proto::binding::{ObjectReference, ResourceBindingSpec, ResourceBindingStatus};
+use federation_proto::{Cluster, ClusterPropagationPolicy, PropagationPolicy, ResourceBinding};
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::filters::ClusterView;
+use super::placement::{self, Request};
+use super::policy_match::{self, TemplateRef};
+use crate::kinds::{Kind, SYSTEM_NAMESPACES};
+
+/// The finalizer that keeps a placed template until its copies are gone.
+pub const TEMPLATE_FINALIZER: &str = "flotilla.io/propagation";
+/// Annotation asking for a fresh placement (any new value).
+pub const RESCHEDULE_ANNOTATION: &str = "flotilla.io/reschedule";
+/// Annotation on the binding: the reschedule value last honoured.
+pub const RESCHEDULED_ANNOTATION: &str = "flotilla.io/rescheduled";
+/// Label on bindings: the template's kind (lowercase).
+pub const KIND_LABEL: &str = "flotilla.io/kind";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} {name}: {source}")]
+    Api {
+        what: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+}
+
+fn api_error<'a>(what: &'static str, name: &'a str) -> impl FnOnce(kube::Error) -> Error + 'a {
+    move |source| Error::Api {
+        what,
+        name: name.to_string(),
+        source,
+    }
+}
+
+/// What every scheduler reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub kind: &'static Kind,
+    pub clusters: Store<Cluster>,
+    pub policies: Store<PropagationPolicy>,
+    pub cluster_policies: Store<ClusterPropagationPolicy>,
+}
+
+/// The binding of a template: `NAME-KIND`.
+pub fn binding_name(template: &str, kind: &Kind) -> String {
+    let mut name = format!("{template}-{}", kind.kind.to_ascii_lowercase());
+    name.truncate(253);
+    name
+}
+
+/// What the scheduler reads of a Cluster.
+pub fn view(cluster: &Cluster) -> ClusterView {
+    let status = cluster.status.clone().unwrap_or_default();
+    let ready_condition = cluster.ready_condition();
+    let ready = cluster.is_ready();
+    let not_ready_for = match ready_condition {
+        Some(c) if !ready => {
+            let since = c.last_transition_time.0;
+            let now = k8s_openapi::jiff::Timestamp::now();
+            Some(Duration::from_millis(
+                now.duration_since(since).as_millis().max(0) as u64,
+            ))
+        }
+        // Never probed yet: not Ready, just now.
+        None => Some(Duration::ZERO),
+        _ => None,
+    };
+    ClusterView {
+        name: cluster.name_any(),
+        labels: cluster.labels().clone(),
+        region: cluster.spec.region.clone(),
+        zone: cluster.spec.zone.clone(),
+        provider: cluster.spec.provider.clone(),
+        ready,
+        not_ready_for,
+        unschedulable: cluster.spec.unschedulable,
+        taints: cluster.spec.taints.clone(),
+        available_pods: status.resource_summary.map(|s| s.available_pods),
+        latency_ms: status.latency.map(|l| l.p50_ms),
+        cost_per_replica_hour: cluster.spec.cost.as_ref().map(|c| c.per_replica_hour),
+    }
+}
+
+/// The fields of a Cluster scheduling depends on (readiness, taints,
+/// cordon, labels, placement fields), as one comparable value.
+fn fingerprint(cluster: &Cluster) -> String {
+    json!([
+        cluster.is_ready(),
+        cluster.spec.taints,
+        cluster.spec.unschedulable,
+        cluster.labels(),
+        cluster.spec.region,
+        cluster.spec.zone,
+        cluster.spec.provider,
+        cluster.spec.cost,
+    ])
+    .to_string()
+}
+
+fn replicas_of(template: &DynamicObject) -> u32 {
+    template
+        .data
+        .pointer("/spec/replicas")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(1)
+        .clamp(0, i64::from(u32::MAX)) as u32
+}
+
+async fn set_finalizer(
+    api: &Api<DynamicObject>,
+    template: &DynamicObject,
+    present: bool,
+) -> Result<(), Error> {
+    let name = template.name_any();
+    let mut finalizers = template.finalizers().to_vec();
+    let has = finalizers.iter().any(|f| f == TEMPLATE_FINALIZER);
+    if has == present {
+        return Ok(());
+    }
+    if present {
+        finalizers.push(TEMPLATE_FINALIZER.to_string());
+    } else {
+        finalizers.retain(|f| f != TEMPLATE_FINALIZER);
+    }
+    let patch = json!({"metadata": {"finalizers": finalizers,
+        "resourceVersion": template.resource_version()}});
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Gone already, or changed meanwhile: the next event retries.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(api_error("updating the finalizers of", &name)(e)),
+    }
+}
+
+/// Places one template.
+pub async fn reconcile(template: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let kind = ctx.kind;
+    let namespace = template.namespace().unwrap_or_default();
+    if SYSTEM_NAMESPACES.contains(&namespace.as_str()) {
+        return Ok(Action::await_change());
+    }
+    let name = template.name_any();
+    let templates: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
+    let bindings: Api<ResourceBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let binding_name = binding_name(&name, kind);
+    let current = bindings
+        .get_opt(&binding_name)
+        .await
+        .map_err(api_error("reading binding", &binding_name))?;
+
+    let deleting = template.metadata.deletion_timestamp.is_some();
+    let labels = template.labels().clone();
+    let reference = TemplateRef {
+        api_version: &kind.api_version(),
+        kind: kind.kind,
+        namespace: &namespace,
+        name: &name,
+        labels: &labels,
+    };
+    let policies: Vec<_> = ctx.policies.state();
+    let cluster_policies: Vec<_> = ctx.cluster_policies.state();
+    let matched = if deleting {
+        None
+    } else {
+        policy_match::matching(&reference, &policies, &cluster_policies)
+    };
+    let Some(policy) = matched else {
+        // Not (or no longer) placed: the binding goes, then the finalizer.
+        if let Some(binding) = &current {
+            if binding.metadata.deletion_timestamp.is_none() {
+                bindings
+                    .delete(&binding_name, &DeleteParams::default())
+                    .await
+                    .map_err(api_error("deleting binding", &binding_name))?;
+            }
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        set_finalizer(&templates, &template, false).await?;
+        return Ok(Action::await_change());
+    };
+    set_finalizer(&templates, &template, true).await?;
+
+    let views: Vec<ClusterView> = ctx.clusters.state().iter().map(|c| view(c)).collect();
+    let default_placement = Default::default();
+    let placement = policy.spec.placement.as_ref().unwrap_or(&default_placement);
+    let previous = current
+        .as_ref()
+        .map(|b| b.spec.clusters.clone())
+        .unwrap_or_default();
+    let asked = template.annotations().get(RESCHEDULE_ANNOTATION).cloned();
+    let honoured = current
+        .as_ref()
+        .and_then(|b| b.annotations().get(RESCHEDULED_ANNOTATION).cloned());
+    let fresh = asked.is_some() && asked != honoured;
+    let request = Request {
+        placement,
+        failover: policy.spec.failover.as_ref(),
+        replicas: kind.divisible.then(|| replicas_of(&template)),
+        previous: &previous,
+        fresh,
+    };
+    let outcome = placement::schedule(&request, &views);
+    let (clusters, decisions, condition) = match &outcome {
+        Ok(s) => (
+            s.clusters.clone(),
+            s.decisions.clone(),
+            (
+                "True",
+                "Scheduled",
+                format!("placed on {} clusters", s.clusters.len()),
+            ),
+        ),
+        Err(u) => (
+            previous.clone(),
+            u.decisions.clone(),
+            ("False", "Unschedulable", u.reason.clone()),
+        ),
+    };
+    let spec = ResourceBindingSpec {
+        resource: ObjectReference {
+            api_version: kind.api_version(),
+            kind: kind.kind.to_string(),
+            namespace: Some(namespace.clone()),
+            name: name.clone(),
+            uid: template.uid(),
+            resource_version: None,
+        },
+        replicas: request.replicas.map_or(0, |r| r as i32),
+        clusters,
+        policy: Some(policy.reference.clone()),
+        decisions,
+        conflict_resolution: policy.spec.conflict_resolution,
+        purge_mode: policy
+            .spec
+            .failover
+            .as_ref()
+            .and_then(|f| f.purge_mode.clone()),
+    };
+    let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(value) = &asked {
+        if fresh || honoured.as_ref() == Some(value) {
+            annotations.insert(RESCHEDULED_ANNOTATION.to_string(), value.clone());
+        }
+    }
+    let written = match current {
+        Some(mut binding) => {
+            let same_annotations = annotations
+                .iter()
+                .all(|(k, v)| binding.annotations().get(k) == Some(v));
+            if binding.spec != spec || !same_annotations {
+                binding.spec = spec;
+                binding.annotations_mut().extend(annotations);
+                bindings
+                    .replace(&binding_name, &PostParams::default(), &binding)
+                    .await
+                    .map_err(api_error("updating binding", &binding_name))?
+            } else {
+                binding
+            }
+        }
+        None => {
+            let mut binding = ResourceBinding::new(&binding_name, spec);
+            binding.metadata.namespace = Some(namespace.clone());
+            binding.metadata.annotations = Some(annotations);
+            binding.metadata.labels =
+                Some([(KIND_LABEL.to_string(), kind.kind.to_ascii_lowercase())].into());
+            bindings
+                .create(&PostParams::default(), &binding)
+                .await
+                .map_err(api_error("creating binding", &binding_name))?
+        }
+    };
+    set_scheduled(&bindings, &written, condition).await?;
+    // Failover has to happen on time: come back when a kept, not-Ready
+    // cluster's toleration runs out.
+    let toleration = policy
+        .spec
+        .failover
+        .as_ref()
+        .and_then(|f| f.toleration_seconds)
+        .map_or(placement::DEFAULT_TOLERATION, |s| {
+            Duration::from_secs(s.max(0) as u64)
+        });
+    let next_failover = views
+        .iter()
+        .filter(|v| written.spec.clusters.iter().any(|t| t.name == v.name))
+        .filter_map(|v| v.not_ready_for)
+        .filter(|d| *d < toleration)
+        .map(|d| toleration - d + Duration::from_millis(200))
+        .min();
+    Ok(match (outcome.is_err(), next_failover) {
+        (true, _) => Action::requeue(Duration::from_secs(15)),
+        (false, Some(at)) => Action::requeue(at),
+        (false, None) => Action::requeue(Duration::from_secs(300)),
+    })
+}
+
+async fn set_scheduled(
+    bindings: &Api<ResourceBinding>,
+    binding: &ResourceBinding,
+    (status, reason, message): (&str, &str, String),
+) -> Result<(), Error> {
+    let old = binding.status.clone().unwrap_or_default();
+    let previous = old.conditions.iter().find(|c| c.type_ == "Scheduled");
+    if previous.is_some_and(|c| c.status == status && c.reason == reason && c.message == message)
+        && old.scheduler_observed_generation == binding.metadata.generation
+    {
+        return Ok(());
+    }
+    let transition = match previous {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => Time(k8s_openapi::jiff::Timestamp::now()),
+    };
+    let mut conditions: Vec<Condition> = old
+        .conditions
+        .into_iter()
+        .filter(|c| c.type_ != "Scheduled")
+        .collect();
+    conditions.insert(
+        0,
+        Condition {
+            type_: "Scheduled".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            last_transition_time: transition,
+            observed_generation: binding.metadata.generation,
+        },
+    );
+    let status = ResourceBindingStatus {
+        conditions,
+        scheduler_observed_generation: binding.metadata.generation,
+        ..Default::default()
+    };
+    let patch = json!({"status": {"conditions": status.conditions,
+        "schedulerObservedGeneration": status.scheduler_observed_generation}});
+    let name = binding.name_any();
+    bindings
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(api_error("writing the status of binding", &name))?;
+    Ok(())
+}
+
+pub fn error_policy(template: Arc<DynamicObject>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(template = %template.name_any(), %error, "scheduling failed");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Runs the scheduler for one kind until `stop` turns true.
+pub async fn run(
+    client: Client,
+    kind: &'static Kind,
+    clusters: Store<Cluster>,
+    policies: Store<PropagationPolicy>,
+    cluster_policies: Store<ClusterPropagationPolicy>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+    let controller = Controller::new_with(api, watcher::Config::default(), kind.api_resource());
+    let templates = controller.store();
+    let everything = {
+        let templates = templates.clone();
+        move || -> Vec<ObjectRef<DynamicObject>> {
+            templates
+                .state()
+                .iter()
+                .map(|t| ObjectRef::from_obj_with(t.as_ref(), kind.api_resource()))
+                .collect()
+        }
+    };
+    let in_namespace = {
+        let templates = templates.clone();
+        move |ns: Option<String>| -> Vec<ObjectRef<DynamicObject>> {
+            templates
+                .state()
+                .iter()
+                .filter(|t| ns.is_none() || t.namespace() == ns)
+                .map(|t| ObjectRef::from_obj_with(t.as_ref(), kind.api_resource()))
+                .collect()
+        }
+    };
+    let seen: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let on_cluster = {
+        let everything = everything.clone();
+        move |cluster: Cluster| {
+            let print = fingerprint(&cluster);
+            let changed = seen
+                .lock()
+                .map(|mut seen| {
+                    seen.insert(cluster.name_any(), print.clone()).as_ref() != Some(&print)
+                })
+                .unwrap_or(true);
+            if changed {
+                everything()
+            } else {
+                Vec::new()
+            }
+        }
+    };
+    let names_kind = move |selectors: &[federation_proto::policy::ResourceSelector]| {
+        selectors
+            .iter()
+            .any(|s| s.kind == kind.kind && s.api_version == kind.api_version())
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        kind,
+        clusters,
+        policies,
+        cluster_policies,
+    });
+    let pp_namespaced = in_namespace.clone();
+    controller
+        .watches(
+            Api::<Cluster>::all(client.clone()),
+            watcher::Config::default(),
+            on_cluster,
+        )
+        .watches(
+            Api::<PropagationPolicy>::all(client.clone()),
+            watcher::Config::default(),
+            move |p| {
+                if names_kind(&p.spec.policy.resource_selectors) {
+                    pp_namespaced(p.namespace())
+                } else {
+                    Vec::new()
+                }
+            },
+        )
+        .watches(
+            Api::<ClusterPropagationPolicy>::all(client.clone()),
+            watcher::Config::default(),
+            move |p| {
+                if names_kind(&p.spec.policy.resource_selectors) {
+                    in_namespace(None)
+                } else {
+                    Vec::new()
+                }
+            },
+        )
+        .graceful_shutdown_on(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}

@@ -1,0 +1,689 @@
+//! The sync controller: ResourceBinding → member objects → status back up.
+//!
+//! For every target cluster of a binding it renders the template (the
+//! cluster's replicas, its override rules, Flotilla's labels), applies it
+//! with server-side apply under field manager `flotilla` when the member's
+//! copy differs, removes copies from clusters the binding left, and writes
+//! what it found into the binding's status and the template's own status.
+//!
+//! # Guarantees
+//! - Drift is repaired and deleted copies are recreated: every change of a
+//!   managed member object triggers its binding (see [`crate::members`]).
+//! - A member object Flotilla did not create is never taken over unless
+//!   the policy says `conflictResolution: Overwrite`; the binding reports
+//!   the conflict.
+//! - Clusters are worked on concurrently, each request bounded by a
+//!   timeout; a not-Ready cluster is skipped (and retried), so one broken
+//!   member never stalls the others.
+//! - A deleted binding keeps its finalizer until its copies are deleted
+//!   from every reachable cluster.
+//! - Failover purge: a copy on a cluster the binding left while that
+//!   cluster is not Ready goes at once (`purgeMode: Immediate`), once the
+//!   remaining clusters are fully available (`Graceful`, the default), or
+//!   never (`Never`).
+
+pub mod aggregate;
+pub mod overrides;
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use federation_proto::binding::MemberStatus;
+use federation_proto::override_policy::Overriders;
+use federation_proto::policy::ConflictResolution;
+use federation_proto::{Cluster, OverridePolicy, ResourceBinding};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::kinds::{self, Kind};
+use crate::members::{Members, MEMBER_TIMEOUT};
+use crate::scheduler::filters;
+
+/// The finalizer that keeps a binding until its member copies are gone.
+pub const BINDING_FINALIZER: &str = "flotilla.io/sync";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} {name}: {source}")]
+    Api {
+        what: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+}
+
+fn api_error<'a>(what: &'static str, name: &'a str) -> impl FnOnce(kube::Error) -> Error + 'a {
+    move |source| Error::Api {
+        what,
+        name: name.to_string(),
+        source,
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub members: Arc<Members>,
+    pub clusters: Store<Cluster>,
+    pub overrides: Store<OverridePolicy>,
+}
+
+/// What happened on one cluster.
+struct Outcome {
+    status: MemberStatus,
+    /// The member's copy as last seen.
+    object: Option<Value>,
+    /// Worth retrying soon (not Ready, unreachable, conflict).
+    retry: bool,
+}
+
+fn member_status(
+    cluster: &str,
+    applied: bool,
+    message: Option<String>,
+    object: Option<&Value>,
+) -> MemberStatus {
+    let status = object.and_then(|o| o.get("status")).cloned();
+    let health = match (applied, &status) {
+        (false, _) => "Unknown",
+        (true, Some(s)) if healthy(s) => "Healthy",
+        (true, Some(_)) => "Unhealthy",
+        (true, None) => "Healthy",
+    };
+    MemberStatus {
+        cluster_name: cluster.to_string(),
+        applied,
+        applied_message: message,
+        status,
+        health: Some(health.to_string()),
+    }
+}
+
+/// A workload is healthy when its Available condition (if any) is True
+/// and no Progressing/Failed condition says otherwise.
+fn healthy(status: &Value) -> bool {
+    let conditions = status.get("conditions").and_then(Value::as_array);
+    conditions.is_none_or(|list| {
+        list.iter().all(|c| match c["type"].as_str() {
+            Some("Available") => c["status"] == "True",
+            Some("Progressing") => c["reason"] != "ProgressDeadlineExceeded",
+            Some("Failed") => c["status"] != "True",
+            _ => true,
+        })
+    })
+}
+
+/// The override rules of the template's OverridePolicies that target `cluster`.
+fn rules_for<'a>(
+    policies: &'a [Arc<OverridePolicy>],
+    template: &DynamicObject,
+    kind: &Kind,
+    cluster: &filters::ClusterView,
+) -> Vec<&'a Overriders> {
+    let namespace = template.namespace();
+    let mut matching: Vec<&Arc<OverridePolicy>> = policies
+        .iter()
+        .filter(|p| p.namespace() == namespace)
+        .filter(|p| {
+            p.spec.resource_selectors.iter().any(|s| {
+                s.api_version == kind.api_version()
+                    && s.kind == kind.kind
+                    && s.name.as_ref().is_none_or(|n| *n == template.name_any())
+                    && s.label_selector
+                        .as_ref()
+                        .is_none_or(|l| filters::selector_matches(l, template.labels()))
+            })
+        })
+        .collect();
+    matching.sort_by_key(|p| p.name_any());
+    matching
+        .into_iter()
+        .flat_map(|p| p.spec.override_rules.iter())
+        .filter(|r| {
+            let t = &r.target_cluster;
+            (t.cluster_names.is_empty() && t.label_selector.is_none())
+                || filters::targets(t, cluster)
+        })
+        .map(|r| &r.overriders)
+        .collect()
+}
+
+async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), kube::Error> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(namespace).await?.is_some() {
+        return Ok(());
+    }
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(namespace.to_string()),
+            labels: Some(
+                [(
+                    render::MANAGED_BY_LABEL.to_string(),
+                    render::MANAGED_BY.to_string(),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match namespaces.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn short(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        _ => "the member's API server did not answer".to_string(),
+    }
+}
+
+/// Brings one cluster's copy in line.
+async fn sync_cluster(
+    ctx: &Context,
+    binding_key: &str,
+    template: &DynamicObject,
+    kind: &'static Kind,
+    cluster_name: &str,
+    replicas: Option<i32>,
+    conflict: Option<ConflictResolution>,
+) -> Outcome {
+    let fail = |message: String, retry: bool| Outcome {
+        status: member_status(cluster_name, false, Some(message), None),
+        object: None,
+        retry,
+    };
+    let Some(cluster) = ctx
+        .clusters
+        .state()
+        .into_iter()
+        .find(|c| c.name_any() == cluster_name)
+    else {
+        return fail(format!("cluster {cluster_name} is not joined"), true);
+    };
+    if !cluster.is_ready() {
+        return fail(
+            "the cluster is not Ready: applied once it is back".into(),
+            true,
+        );
+    }
+    let client = match ctx.members.client(&cluster).await {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string(), true),
+    };
+    let view = crate::scheduler::controller::view(&cluster);
+    let overrides = ctx.overrides.state();
+    let rules = rules_for(&overrides, template, kind, &view);
+    let template_value = serde_json::to_value(template).unwrap_or(Value::Null);
+    let wanted = match render::render(&template_value, binding_key, replicas, &rules) {
+        Ok(w) => w,
+        Err(e) => return fail(format!("overrides: {e}"), false),
+    };
+    let namespace = template.namespace().unwrap_or_default();
+    let name = template.name_any();
+    let store = ctx.members.store(&cluster, kind).await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &namespace, &kind.api_resource());
+    let work = async {
+        let live: Option<Value> = match &store {
+            Some(store) => store
+                .state()
+                .into_iter()
+                .find(|o| {
+                    o.name_any() == name && o.namespace().as_deref() == Some(namespace.as_str())
+                })
+                .map(|o| serde_json::to_value(o.as_ref()).unwrap_or(Value::Null)),
+            None => api
+                .get_opt(&name)
+                .await
+                .map_err(|e| short(&e))?
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+        };
+        // An object the member's store does not show may still exist
+        // unmanaged: the apply below would fail or take it over, so look.
+        let live = match live {
+            Some(l) => Some(l),
+            None => api
+                .get_opt(&name)
+                .await
+                .map_err(|e| short(&e))?
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+        };
+        if let Some(existing) = &live {
+            if !render::is_ours(existing, binding_key)
+                && conflict != Some(ConflictResolution::Overwrite)
+            {
+                return Err(format!(
+                    "conflict: {} {namespace}/{name} already exists in {cluster_name} and is not Flotilla's \
+                     (set conflictResolution: Overwrite in the policy to take it over)",
+                    kind.kind
+                ));
+            }
+            if render::contains(existing, &wanted) {
+                return Ok(live);
+            }
+        } else {
+            ensure_namespace(&client, &namespace)
+                .await
+                .map_err(|e| short(&e))?;
+        }
+        let params = PatchParams::apply(federation_proto::FIELD_MANAGER).force();
+        let applied = api
+            .patch(&name, &params, &Patch::Apply(&wanted))
+            .await
+            .map_err(|e| short(&e))?;
+        Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
+    };
+    match tokio::time::timeout(MEMBER_TIMEOUT * 2, work).await {
+        Ok(Ok(object)) => Outcome {
+            status: member_status(cluster_name, true, None, object.as_ref()),
+            object,
+            retry: false,
+        },
+        Ok(Err(message)) => {
+            let conflict = message.starts_with("conflict");
+            Outcome {
+                status: member_status(cluster_name, false, Some(message), None),
+                object: None,
+                retry: !conflict,
+            }
+        }
+        Err(_) => fail("the member did not answer in time".into(), true),
+    }
+}
+
+/// Deletes the copy on `cluster_name` if it is Flotilla's. Returns whether
+/// it is gone (or was never there).
+async fn remove_copy(
+    ctx: &Context,
+    binding_key: &str,
+    kind: &'static Kind,
+    namespace: &str,
+    name: &str,
+    cluster_name: &str,
+) -> bool {
+    let Some(cluster) = ctx
+        .clusters
+        .state()
+        .into_iter()
+        .find(|c| c.name_any() == cluster_name)
+    else {
+        // Unjoined: nothing to reach.
+        return true;
+    };
+    let Ok(client) = ctx.members.client(&cluster).await else {
+        return false;
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &kind.api_resource());
+    let work = async {
+        match api.get_opt(name).await {
+            Ok(Some(object)) => {
+                let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+                if !render::is_ours(&value, binding_key) {
+                    return true;
+                }
+                api.delete(name, &DeleteParams::default()).await.is_ok()
+                    || matches!(api.get_opt(name).await, Ok(None))
+            }
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    };
+    tokio::time::timeout(MEMBER_TIMEOUT * 2, work)
+        .await
+        .unwrap_or(false)
+}
+
+async fn set_finalizer(
+    bindings: &Api<ResourceBinding>,
+    binding: &ResourceBinding,
+    present: bool,
+) -> Result<(), Error> {
+    let mut finalizers = binding.finalizers().to_vec();
+    if finalizers.iter().any(|f| f == BINDING_FINALIZER) == present {
+        return Ok(());
+    }
+    if present {
+        finalizers.push(BINDING_FINALIZER.into());
+    } else {
+        finalizers.retain(|f| f != BINDING_FINALIZER);
+    }
+    let name = binding.name_any();
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": binding.resource_version()}});
+    match bindings
+        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(api_error("updating the finalizers of binding", &name)(e)),
+    }
+}
+
+/// Syncs one binding.
+pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = binding.namespace().unwrap_or_default();
+    let name = binding.name_any();
+    let key = format!("{namespace}/{name}");
+    let bindings: Api<ResourceBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let resource = &binding.spec.resource;
+    let Some(kind) = kinds::find(&resource.api_version, &resource.kind) else {
+        return Ok(Action::await_change());
+    };
+    let template_ns = resource.namespace.clone().unwrap_or(namespace.clone());
+    let previous = binding.status.clone().unwrap_or_default();
+    let placed: Vec<String> = previous
+        .aggregated_status
+        .iter()
+        .filter(|s| s.applied)
+        .map(|s| s.cluster_name.clone())
+        .collect();
+
+    if binding.metadata.deletion_timestamp.is_some() {
+        let mut every: Vec<String> = placed.clone();
+        every.extend(binding.spec.clusters.iter().map(|t| t.name.clone()));
+        every.sort();
+        every.dedup();
+        let mut left = false;
+        for cluster in &every {
+            let reachable = ctx
+                .clusters
+                .state()
+                .iter()
+                .any(|c| c.name_any() == *cluster && c.is_ready());
+            if reachable
+                && !remove_copy(&ctx, &key, kind, &template_ns, &resource.name, cluster).await
+            {
+                left = true;
+            }
+        }
+        if left {
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        set_finalizer(&bindings, &binding, false).await?;
+        return Ok(Action::await_change());
+    }
+    set_finalizer(&bindings, &binding, true).await?;
+
+    let templates: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &template_ns, &kind.api_resource());
+    let Some(template) = templates
+        .get_opt(&resource.name)
+        .await
+        .map_err(api_error("reading template", &resource.name))?
+    else {
+        return Ok(Action::await_change());
+    };
+
+    let outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
+        let replicas = kind.divisible.then_some(target.replicas);
+        sync_cluster(
+            &ctx,
+            &key,
+            &template,
+            kind,
+            &target.name,
+            replicas,
+            binding.spec.conflict_resolution,
+        )
+    }))
+    .await;
+    let mut retry = outcomes.iter().any(|o| o.retry);
+
+    // Copies on clusters the binding left.
+    let targets: Vec<&str> = binding
+        .spec
+        .clusters
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let all_available = outcomes
+        .iter()
+        .all(|o| o.status.applied && o.status.health.as_deref() == Some("Healthy"));
+    let mut statuses: Vec<MemberStatus> = outcomes.iter().map(|o| o.status.clone()).collect();
+    for cluster in placed.iter().filter(|c| !targets.contains(&c.as_str())) {
+        let ready = ctx
+            .clusters
+            .state()
+            .iter()
+            .any(|c| c.name_any() == *cluster && c.is_ready());
+        let purge = binding.spec.purge_mode.as_deref().unwrap_or("Graceful");
+        // A cluster that is fine was simply dropped from the placement; a
+        // failed one is purged by the policy's mode.
+        let go = ready || purge == "Immediate" || (purge == "Graceful" && all_available);
+        if go && remove_copy(&ctx, &key, kind, &template_ns, &resource.name, cluster).await {
+            continue;
+        }
+        retry = true;
+        let mut kept = previous
+            .aggregated_status
+            .iter()
+            .find(|s| &s.cluster_name == cluster)
+            .cloned()
+            .unwrap_or_else(|| member_status(cluster, true, None, None));
+        kept.applied_message = Some(if purge == "Never" || !go {
+            format!("left by the placement; kept until the purge ({purge}) allows removing it")
+        } else {
+            "left by the placement; removing it".to_string()
+        });
+        statuses.push(kept);
+    }
+
+    write_status(&bindings, &binding, statuses).await?;
+    let copies: Vec<aggregate::Copy> = binding
+        .spec
+        .clusters
+        .iter()
+        .zip(&outcomes)
+        .map(|(t, o)| aggregate::Copy {
+            cluster: t.name.as_str(),
+            object: o.object.as_ref(),
+        })
+        .collect();
+    let template_value = serde_json::to_value(&template).unwrap_or(Value::Null);
+    let now = format!("{:.0}", k8s_openapi::jiff::Timestamp::now());
+    if let Some(status) = aggregate::aggregate(kind.aggregate, &template_value, &copies, &now) {
+        let unchanged = {
+            let mut old = template_value.get("status").cloned().unwrap_or(Value::Null);
+            let mut new = status.clone();
+            // Times alone do not make a change.
+            for v in [&mut old, &mut new] {
+                strip_times(v);
+            }
+            old == new
+        };
+        if !unchanged {
+            templates
+                .patch_status(
+                    &resource.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await
+                .map_err(api_error("writing the status of template", &resource.name))?;
+        }
+    }
+    Ok(if retry {
+        Action::requeue(Duration::from_secs(2))
+    } else {
+        Action::requeue(Duration::from_secs(300))
+    })
+}
+
+fn strip_times(v: &mut Value) {
+    if let Some(list) = v.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in list {
+            if let Some(c) = c.as_object_mut() {
+                c.remove("lastTransitionTime");
+                c.remove("lastUpdateTime");
+            }
+        }
+    }
+}
+
+async fn write_status(
+    bindings: &Api<ResourceBinding>,
+    binding: &ResourceBinding,
+    statuses: Vec<MemberStatus>,
+) -> Result<(), Error> {
+    let old = binding.status.clone().unwrap_or_default();
+    let applied = statuses.iter().filter(|s| s.applied).count();
+    let total = binding.spec.clusters.len();
+    let failing: Vec<String> = statuses
+        .iter()
+        .filter(|s| !s.applied)
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.cluster_name,
+                s.applied_message.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    let (status, reason, message) = if failing.is_empty() && applied >= total {
+        (
+            "True",
+            "FullyApplied",
+            format!("applied to {total} clusters"),
+        )
+    } else {
+        ("False", "NotFullyApplied", failing.join("; "))
+    };
+    let previous = old.conditions.iter().find(|c| c.type_ == "FullyApplied");
+    let transition = match previous {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => Time(k8s_openapi::jiff::Timestamp::now()),
+    };
+    let mut conditions: Vec<Condition> = old
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != "FullyApplied")
+        .cloned()
+        .collect();
+    conditions.push(Condition {
+        type_: "FullyApplied".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time: transition,
+        observed_generation: binding.metadata.generation,
+    });
+    let same_conditions = {
+        let strip = |list: &[Condition]| -> Vec<(String, String, String, String)> {
+            list.iter()
+                .map(|c| {
+                    (
+                        c.type_.clone(),
+                        c.status.clone(),
+                        c.reason.clone(),
+                        c.message.clone(),
+                    )
+                })
+                .collect()
+        };
+        strip(&conditions) == strip(&old.conditions)
+    };
+    if same_conditions && statuses == old.aggregated_status {
+        return Ok(());
+    }
+    let name = binding.name_any();
+    let patch = json!({"status": {"conditions": conditions, "aggregatedStatus": statuses}});
+    bindings
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(api_error("writing the status of binding", &name))?;
+    Ok(())
+}
+
+pub fn error_policy(binding: Arc<ResourceBinding>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(binding = %binding.name_any(), %error, "sync failed");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Runs the sync controller until `stop` turns true.
+pub async fn run(
+    client: Client,
+    clusters: Store<Cluster>,
+    overrides: Store<OverridePolicy>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (members, triggers) = Members::new(client.clone());
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        members,
+        clusters,
+        overrides,
+    });
+    let bindings: Api<ResourceBinding> = Api::all(client.clone());
+    let controller = Controller::new(bindings, watcher::Config::default());
+    let store = controller.store();
+    let all_bindings = move || {
+        store
+            .state()
+            .iter()
+            .map(|b| kube::runtime::reflector::ObjectRef::from_obj(b.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let readiness: Arc<std::sync::Mutex<BTreeMap<String, bool>>> = Arc::default();
+    let on_cluster = {
+        let all = all_bindings.clone();
+        move |cluster: Cluster| {
+            let ready = cluster.is_ready();
+            let changed = readiness
+                .lock()
+                .map(|mut seen| seen.insert(cluster.name_any(), ready) != Some(ready))
+                .unwrap_or(true);
+            if changed {
+                all()
+            } else {
+                Vec::new()
+            }
+        }
+    };
+    let mut controller = controller
+        .watches(
+            Api::<Cluster>::all(client.clone()),
+            watcher::Config::default(),
+            on_cluster,
+        )
+        .watches(
+            Api::<OverridePolicy>::all(client.clone()),
+            watcher::Config::default(),
+            move |_| all_bindings(),
+        );
+    // A template change (spec, labels, annotations) re-renders its copies.
+    for kind in kinds::KINDS {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        controller = controller.watches_with(
+            api,
+            kind.api_resource(),
+            watcher::Config::default(),
+            move |t| {
+                let binding = crate::scheduler::controller::binding_name(&t.name_any(), kind);
+                let namespace = t.namespace().unwrap_or_default();
+                Some(kube::runtime::reflector::ObjectRef::new(&binding).within(&namespace))
+            },
+        );
+    }
+    controller
+        .reconcile_on(UnboundedReceiverStream::new(triggers))
+        .graceful_shutdown_on(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}
