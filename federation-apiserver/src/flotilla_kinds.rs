@@ -223,10 +223,73 @@ pub fn cluster_printer() -> Printer {
     ])
 }
 
+fn condition_status(o: &Value, type_: &str) -> Value {
+    let status = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("Unknown");
+    string(status)
+}
+
+/// The columns of `kubectl get resourcebindings`.
+pub fn binding_printer() -> Printer {
+    let col = |name: &str, desc: &str, cell: table::CellFn| {
+        Column::computed(name, "string", 0, desc, cell)
+    };
+    let wide = |name: &str, desc: &str, cell: table::CellFn| {
+        Column::computed(name, "string", 1, desc, cell)
+    };
+    Printer::new(vec![
+        Column::name(),
+        col("Scheduled", "Whether the template is placed.", |o, _| {
+            condition_status(o, "Scheduled")
+        }),
+        col(
+            "Applied",
+            "Whether every target cluster has its copy.",
+            |o, _| condition_status(o, "FullyApplied"),
+        ),
+        col("Clusters", "Target clusters and their replicas.", |o, _| {
+            let clusters: Vec<String> = o
+                .pointer("/spec/clusters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        text(c, "/name"),
+                        c["replicas"].as_i64().unwrap_or(0)
+                    )
+                })
+                .collect();
+            or_none(&clusters.join(","))
+        }),
+        Column::age(),
+        wide("Policy", "The policy that placed the template.", |o, _| {
+            or_none(text(o, "/spec/policy"))
+        }),
+        wide("Resource", "The template.", |o, _| {
+            string(format!(
+                "{}/{}",
+                text(o, "/spec/resource/kind"),
+                text(o, "/spec/resource/name")
+            ))
+        }),
+    ])
+}
+
 fn register_printers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         table::register(federation_proto::GROUP, "Cluster", cluster_printer());
+        table::register(
+            federation_proto::GROUP,
+            "ResourceBinding",
+            binding_printer(),
+        );
     });
 }
 

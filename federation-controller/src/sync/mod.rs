@@ -85,6 +85,9 @@ struct Outcome {
     object: Option<Value>,
     /// Worth retrying soon (not Ready, unreachable, conflict).
     retry: bool,
+    /// The cluster could not be reached: what was last known of its copy
+    /// (applied or not, its status) still holds.
+    unknown: bool,
 }
 
 fn member_status(
@@ -205,6 +208,7 @@ async fn sync_cluster(
         status: member_status(cluster_name, false, Some(message), None),
         object: None,
         retry,
+        unknown: retry,
     };
     let Some(cluster) = ctx
         .clusters
@@ -292,6 +296,7 @@ async fn sync_cluster(
             status: member_status(cluster_name, true, None, object.as_ref()),
             object,
             retry: false,
+            unknown: false,
         },
         Ok(Err(message)) => {
             let conflict = message.starts_with("conflict");
@@ -299,6 +304,7 @@ async fn sync_cluster(
                 status: member_status(cluster_name, false, Some(message), None),
                 object: None,
                 retry: !conflict,
+                unknown: !conflict,
             }
         }
         Err(_) => fail("the member did not answer in time".into(), true),
@@ -428,7 +434,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         return Ok(Action::await_change());
     };
 
-    let outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
+    let mut outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
         let replicas = kind.divisible.then_some(target.replicas);
         sync_cluster(
             &ctx,
@@ -441,6 +447,19 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         )
     }))
     .await;
+    // An unreachable cluster's copy is as it was last seen.
+    for outcome in outcomes.iter_mut().filter(|o| o.unknown) {
+        if let Some(last) = previous
+            .aggregated_status
+            .iter()
+            .find(|s| s.cluster_name == outcome.status.cluster_name && s.applied)
+        {
+            let message = outcome.status.applied_message.take();
+            outcome.status = last.clone();
+            outcome.status.applied_message = message;
+            outcome.status.health = Some("Unknown".into());
+        }
+    }
     let mut retry = outcomes.iter().any(|o| o.retry);
 
     // Copies on clusters the binding left.
@@ -540,11 +559,14 @@ async fn write_status(
     statuses: Vec<MemberStatus>,
 ) -> Result<(), Error> {
     let old = binding.status.clone().unwrap_or_default();
-    let applied = statuses.iter().filter(|s| s.applied).count();
+    let applied = statuses
+        .iter()
+        .filter(|s| s.applied && s.health.as_deref() != Some("Unknown"))
+        .count();
     let total = binding.spec.clusters.len();
     let failing: Vec<String> = statuses
         .iter()
-        .filter(|s| !s.applied)
+        .filter(|s| !s.applied || s.health.as_deref() == Some("Unknown"))
         .map(|s| {
             format!(
                 "{}: {}",
