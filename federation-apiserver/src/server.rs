@@ -31,7 +31,9 @@ use crate::rest::{api, discovery};
 use crate::status::ApiError;
 use crate::storage::memory::MemoryStorage;
 use crate::storage::redb_store::RedbStorage;
-use crate::storage::watch_cache::{WatchCache, WindowLimits, DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES};
+use crate::storage::watch_cache::{
+    WatchCache, WindowLimits, BACKEND_EVENT_BUFFER, DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES,
+};
 use crate::storage::Storage;
 use crate::{kubeconfig, pki, tls};
 
@@ -71,6 +73,10 @@ pub struct ServerConfig {
     /// Seconds between BOOKMARK events on watches that ask for them.
     #[arg(long, default_value_t = 10)]
     pub bookmark_interval_seconds: u64,
+    /// Events the storage backend buffers for the watch cache (allocated up
+    /// front, ~90 bytes each); a cache that falls further behind relists.
+    #[arg(long, default_value_t = BACKEND_EVENT_BUFFER)]
+    pub storage_event_buffer: usize,
 }
 
 impl ServerConfig {
@@ -85,6 +91,7 @@ impl ServerConfig {
             watch_cache_events: DEFAULT_WINDOW,
             watch_cache_mib: DEFAULT_WINDOW_BYTES / (1024 * 1024),
             bookmark_interval_seconds: 10,
+            storage_event_buffer: BACKEND_EVENT_BUFFER,
         }
     }
 }
@@ -127,15 +134,18 @@ impl RunningServer {
 }
 
 async fn open_storage(config: &ServerConfig) -> Result<Arc<dyn Storage>, StartError> {
+    let events = config.storage_event_buffer;
     let backend: Arc<dyn Storage> = match config.storage {
         StorageKind::Embedded => {
             let path = config.data_dir.join("flotilla.redb");
-            let store = tokio::task::spawn_blocking(move || RedbStorage::open(&path))
-                .await
-                .map_err(|e| crate::storage::StorageError::Backend(e.to_string()))??;
+            let store = tokio::task::spawn_blocking(move || {
+                RedbStorage::open_with_event_buffer(&path, events)
+            })
+            .await
+            .map_err(|e| crate::storage::StorageError::Backend(e.to_string()))??;
             Arc::new(store)
         }
-        StorageKind::Memory => Arc::new(MemoryStorage::new()),
+        StorageKind::Memory => Arc::new(MemoryStorage::with_event_buffer(events)),
     };
     Ok(Arc::new(
         WatchCache::new(

@@ -120,6 +120,7 @@ pub async fn start(config: MemberConfig) -> Result<RunningMember, MemberError> {
     // Members keep a small event window: they serve a few watchers each.
     server_config.watch_cache_events = 2_000;
     server_config.watch_cache_mib = 16;
+    server_config.storage_event_buffer = 1024;
     let shutdown = {
         let mut stopped = stopped.clone();
         async move {

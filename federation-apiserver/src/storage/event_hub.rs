@@ -9,14 +9,20 @@ use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
 use super::{ListOptions, ListResult, Revision, Storage, StorageError, WatchEvent, WatchStream};
 
-/// How many events a backend buffers for a slow watcher before cutting it off.
+/// How many events a backend buffers for a slow watcher before cutting it
+/// off, by default (`--storage-event-buffer`). The buffer is allocated up
+/// front, about 90 bytes a slot (~5.5 MiB at this size), and each slot keeps
+/// the objects of the last event written to it alive until overwritten.
 pub const BACKEND_EVENT_BUFFER: usize = 1 << 16;
 
 /// A broadcast of committed events in revision order.
 ///
 /// # Caveats
 /// A receiver that falls more than the buffer behind loses events; its stream
-/// then yields one `Expired` error and ends, so the consumer relists.
+/// then yields one `Expired` error and ends, so the consumer relists (the
+/// watch cache, the only subscriber of a server's backend, then resyncs and
+/// ends its own watches with `Expired`). The buffer only needs to cover the
+/// events a backend can publish while its subscriber is not scheduled.
 #[derive(Debug, Clone)]
 pub struct EventHub {
     sender: broadcast::Sender<WatchEvent>,
@@ -26,9 +32,11 @@ pub struct EventHub {
 }
 
 impl EventHub {
-    /// A hub whose history starts at `revision` (the backend's current one).
-    pub fn new(revision: Revision) -> Self {
-        let (sender, _) = broadcast::channel(BACKEND_EVENT_BUFFER);
+    /// A hub whose history starts at `revision` (the backend's current one),
+    /// buffering `buffer` events (at least 1; tokio rounds it up to a power
+    /// of two) for each subscriber.
+    pub fn with_buffer(revision: Revision, buffer: usize) -> Self {
+        let (sender, _) = broadcast::channel(buffer.max(1));
         Self {
             sender,
             published: Arc::new(Mutex::new(revision)),
@@ -131,5 +139,48 @@ impl Subscription {
     /// The events after the snapshot's revision.
     pub fn after(self, revision: Revision) -> WatchStream {
         EventHub::stream(self.receiver, self.prefix, revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{object, EventType};
+    use serde_json::json;
+
+    fn event(revision: Revision) -> WatchEvent {
+        WatchEvent {
+            event_type: EventType::Added,
+            key: format!("/k/{revision}"),
+            object: object(json!({"metadata": {"name": revision.to_string()}})),
+            prev: None,
+            revision,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_lagging_past_the_buffer_gets_expired_then_the_stream_ends() {
+        let hub = EventHub::with_buffer(0, 4);
+        let mut within = hub.subscribe("/k/").after(0);
+        hub.publish((1..=4).map(event));
+        for revision in 1..=4 {
+            let got = within.next().await.unwrap().unwrap();
+            assert_eq!(got.revision, revision);
+        }
+        let mut lagging = hub.subscribe("/k/").after(4);
+        hub.publish((5..=20).map(event));
+        match lagging.next().await {
+            Some(Err(StorageError::Expired { .. })) => {}
+            other => panic!("expected Expired, got {other:?}"),
+        }
+        assert!(
+            lagging.next().await.is_none(),
+            "the stream ends after Expired"
+        );
+        // A zero buffer is one slot, not a panic.
+        let tiny = EventHub::with_buffer(0, 0);
+        let mut w = tiny.subscribe("").after(0);
+        tiny.publish([event(1)]);
+        assert_eq!(w.next().await.unwrap().unwrap().revision, 1);
     }
 }

@@ -36,10 +36,17 @@ impl Default for MemoryStorage {
 }
 
 impl MemoryStorage {
+    /// An empty store with the default event buffer.
     pub fn new() -> Self {
+        Self::with_event_buffer(super::event_hub::BACKEND_EVENT_BUFFER)
+    }
+
+    /// An empty store buffering `events` events for a subscriber that falls
+    /// behind (the event hub's buffer).
+    pub fn with_event_buffer(events: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
-            hub: EventHub::new(0),
+            hub: EventHub::with_buffer(0, events),
         }
     }
 

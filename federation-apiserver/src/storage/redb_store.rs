@@ -65,8 +65,15 @@ fn backend<E: std::fmt::Display>(e: E) -> StorageError {
 }
 
 impl RedbStorage {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, with the default
+    /// event buffer.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::open_with_event_buffer(path, super::event_hub::BACKEND_EVENT_BUFFER)
+    }
+
+    /// [`RedbStorage::open`] buffering `events` events for a subscriber
+    /// that falls behind (the event hub's buffer).
+    pub fn open_with_event_buffer(path: &Path, events: usize) -> Result<Self, StorageError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(backend)?;
         }
@@ -77,7 +84,7 @@ impl RedbStorage {
             txn.open_table(META).map_err(backend)?;
             txn.commit().map_err(backend)?;
         }
-        let hub = EventHub::new(read_revision(&db)?);
+        let hub = EventHub::with_buffer(read_revision(&db)?, events);
         let (writes, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
         let writer_hub = hub.clone();

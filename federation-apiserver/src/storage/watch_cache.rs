@@ -40,6 +40,10 @@ use super::{
     WatchStream,
 };
 
+/// Default number of events a backend buffers for the cache's feed; a cache
+/// that falls further behind its backend relists it (see the caveats above).
+pub use super::event_hub::BACKEND_EVENT_BUFFER;
+
 /// Default number of recent events kept for watches.
 pub const DEFAULT_WINDOW: usize = 10_000;
 /// Default bytes of recent events (their objects' JSON) kept for watches.
@@ -380,5 +384,69 @@ impl Storage for WatchCache {
 
     async fn current_revision(&self) -> Result<Revision, StorageError> {
         Ok(self.state.read().revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStorage;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// A cache that falls more than its backend's event buffer behind (the
+    /// backend written directly while the cache's applier cannot run)
+    /// relists: open watches end with `Expired`, reads see every write.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cache_lagging_past_the_backend_buffer_relists_and_expires_its_watches() {
+        let backend: Arc<dyn Storage> = Arc::new(MemoryStorage::with_event_buffer(4));
+        let cache = WatchCache::new(backend.clone(), WindowLimits::events(1000))
+            .await
+            .unwrap();
+        let first = cache
+            .create("/lag/a", json!({"metadata": {"name": "a"}}))
+            .await
+            .unwrap();
+        let mut watch = cache
+            .watch("/lag/", crate::storage::revision_of(&first).unwrap())
+            .await
+            .unwrap();
+        // No await point between these writes: the applier falls 50 behind.
+        for i in 0..50 {
+            backend
+                .create(
+                    &format!("/lag/{i}"),
+                    json!({"metadata": {"name": i.to_string()}}),
+                )
+                .await
+                .unwrap();
+        }
+        let item = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("the watch answers");
+        assert!(
+            matches!(item, Some(Err(StorageError::Expired { .. }))),
+            "{item:?}"
+        );
+        assert!(
+            watch.next().await.is_none(),
+            "the stream ends after Expired"
+        );
+        let revision = backend.current_revision().await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while cache.current_revision().await.unwrap() < revision {
+            assert!(tokio::time::Instant::now() < deadline, "the cache resyncs");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let listed = cache.list("/lag/", &ListOptions::default()).await.unwrap();
+        assert_eq!(listed.items.len(), 51);
+        // After the resync the cache follows its backend again.
+        let mut again = cache.watch("/lag/", revision).await.unwrap();
+        cache
+            .create("/lag/z", json!({"metadata": {"name": "z"}}))
+            .await
+            .unwrap();
+        let event = again.next().await.unwrap().unwrap();
+        assert_eq!(event.key, "/lag/z");
     }
 }
