@@ -43,6 +43,7 @@ pub struct Members {
     federation: Client,
     clients: Mutex<HashMap<String, CachedClient>>,
     watches: Mutex<HashMap<(String, &'static str), Store<DynamicObject>>>,
+    namespaces: Mutex<std::collections::HashSet<(String, String)>>,
     triggers: mpsc::UnboundedSender<ObjectRef<ResourceBinding>>,
 }
 
@@ -61,6 +62,7 @@ impl Members {
                 federation,
                 clients: Mutex::default(),
                 watches: Mutex::default(),
+                namespaces: Mutex::default(),
                 triggers,
             }),
             receiver,
@@ -74,28 +76,29 @@ impl Members {
     }
 
     /// The request client and the watch client of `cluster`.
+    ///
+    /// The pool's lock is held while a client is built, so a burst of
+    /// reconciles for a new cluster builds its clients once, not once each.
     async fn clients_for(&self, cluster: &Cluster) -> Result<(Client, Client), CredentialsError> {
         let name = cluster.name_any();
         let secret = (
             cluster.spec.secret_ref.namespace.clone(),
             cluster.spec.secret_ref.name.clone(),
         );
-        {
-            let clients = self.clients.lock().await;
-            if let Some(c) = clients.get(&name) {
-                if c.endpoint == cluster.spec.api_endpoint
-                    && c.secret == secret
-                    && c.made.elapsed() < CLIENT_TTL
-                {
-                    return Ok((c.client.clone(), c.watch_client.clone()));
-                }
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(&name) {
+            if c.endpoint == cluster.spec.api_endpoint
+                && c.secret == secret
+                && c.made.elapsed() < CLIENT_TTL
+            {
+                return Ok((c.client.clone(), c.watch_client.clone()));
             }
         }
         let (client, _) =
             member_client::client_for(&self.federation, cluster, MEMBER_TIMEOUT).await?;
         let (watch_client, _) =
             member_client::client_with(&self.federation, cluster, MEMBER_TIMEOUT, None).await?;
-        self.clients.lock().await.insert(
+        clients.insert(
             name,
             CachedClient {
                 endpoint: cluster.spec.api_endpoint.clone(),
@@ -106,6 +109,22 @@ impl Members {
             },
         );
         Ok((client, watch_client))
+    }
+
+    /// Whether `namespace` is known to exist on `cluster` (created or seen).
+    pub async fn has_namespace(&self, cluster: &str, namespace: &str) -> bool {
+        self.namespaces
+            .lock()
+            .await
+            .contains(&(cluster.to_string(), namespace.to_string()))
+    }
+
+    /// Remembers that `namespace` exists on `cluster`.
+    pub async fn namespace_exists(&self, cluster: &str, namespace: &str) {
+        self.namespaces
+            .lock()
+            .await
+            .insert((cluster.to_string(), namespace.to_string()));
     }
 
     /// The store of `kind` objects Flotilla manages on `cluster`, starting

@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
@@ -125,6 +125,23 @@ fn fingerprint(cluster: &Cluster) -> String {
         cluster.spec.cost,
     ])
     .to_string()
+}
+
+/// What of a template placement depends on: its generation (spec), labels
+/// and annotations (policy selectors, the reschedule request), and whether
+/// it is being deleted.
+pub fn placement_inputs(template: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    template.metadata.generation.hash(&mut hasher);
+    template.labels().hash(&mut hasher);
+    template.annotations().hash(&mut hasher);
+    template
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 fn replicas_of(template: &DynamicObject) -> u32 {
@@ -391,8 +408,16 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
-    let controller = Controller::new_with(api, watcher::Config::default(), kind.api_resource());
-    let templates = controller.store();
+    let writer = kube::runtime::reflector::store::Writer::new(kind.api_resource());
+    let templates = writer.as_reader();
+    // Only what placement reads triggers it, not the status the sync writes.
+    let changes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(placement_inputs, Default::default());
+    let controller = Controller::for_stream_with(changes, templates.clone(), kind.api_resource())
+        .with_config(kube::runtime::controller::Config::default().concurrency(16));
     let everything = {
         let templates = templates.clone();
         move || -> Vec<ObjectRef<DynamicObject>> {

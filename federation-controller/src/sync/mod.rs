@@ -50,6 +50,9 @@ use crate::kinds::{self, Kind};
 use crate::members::{Members, MEMBER_TIMEOUT};
 use crate::scheduler::filters;
 
+/// Bindings synced at once (each works on its clusters concurrently).
+pub const SYNC_CONCURRENCY: u16 = 32;
+
 /// The finalizer that keeps a binding until its member copies are gone.
 pub const BINDING_FINALIZER: &str = "flotilla.io/sync";
 
@@ -76,6 +79,8 @@ pub struct Context {
     pub members: Arc<Members>,
     pub clusters: Store<Cluster>,
     pub overrides: Store<OverridePolicy>,
+    /// Templates of every propagated kind, by kind.
+    pub templates: std::collections::HashMap<&'static str, Store<DynamicObject>>,
 }
 
 /// What happened on one cluster.
@@ -279,10 +284,11 @@ async fn sync_cluster(
             if render::contains(existing, &wanted) {
                 return Ok(live);
             }
-        } else {
+        } else if !ctx.members.has_namespace(cluster_name, &namespace).await {
             ensure_namespace(&client, &namespace)
                 .await
                 .map_err(|e| short(&e))?;
+            ctx.members.namespace_exists(cluster_name, &namespace).await;
         }
         let params = PatchParams::apply(federation_proto::FIELD_MANAGER).force();
         let applied = api
@@ -426,12 +432,23 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
 
     let templates: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &template_ns, &kind.api_resource());
-    let Some(template) = templates
-        .get_opt(&resource.name)
-        .await
-        .map_err(api_error("reading template", &resource.name))?
-    else {
-        return Ok(Action::await_change());
+    let cached = ctx.templates.get(kind.kind).and_then(|store| {
+        store.get(
+            &kube::runtime::reflector::ObjectRef::new_with(&resource.name, kind.api_resource())
+                .within(&template_ns),
+        )
+    });
+    let template = match cached {
+        Some(t) => (*t).clone(),
+        // Not in the cache yet (just created): ask.
+        None => match templates
+            .get_opt(&resource.name)
+            .await
+            .map_err(api_error("reading template", &resource.name))?
+        {
+            Some(t) => t,
+            None => return Ok(Action::await_change()),
+        },
     };
 
     let mut outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
@@ -635,6 +652,21 @@ pub fn error_policy(binding: Arc<ResourceBinding>, error: &Error, _ctx: Arc<Cont
     Action::requeue(Duration::from_secs(2))
 }
 
+/// What of a binding the sync acts on: its spec (generation) and whether
+/// it is being deleted — not the status it writes itself.
+fn sync_inputs(binding: &ResourceBinding) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    binding.metadata.generation.hash(&mut hasher);
+    binding
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
+    binding.finalizers().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// Runs the sync controller until `stop` turns true.
 pub async fn run(
     client: Client,
@@ -642,16 +674,43 @@ pub async fn run(
     overrides: Store<OverridePolicy>,
     mut stop: watch::Receiver<bool>,
 ) {
+    use kube::runtime::WatchStreamExt;
     let (members, triggers) = Members::new(client.clone());
+    // Templates: cached for reconciles; their propagated content (spec,
+    // labels, annotations) triggers their binding.
+    let mut templates = std::collections::HashMap::new();
+    let mut template_changes = Vec::new();
+    for kind in kinds::KINDS {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        let writer = kube::runtime::reflector::store::Writer::new(kind.api_resource());
+        templates.insert(kind.kind, writer.as_reader());
+        let changes = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(
+                crate::scheduler::controller::placement_inputs,
+                Default::default(),
+            )
+            .map(move |t| t.map(|t| (kind, t)));
+        template_changes.push(changes.boxed());
+    }
     let ctx = Arc::new(Context {
         client: client.clone(),
         members,
         clusters,
         overrides,
+        templates,
     });
     let bindings: Api<ResourceBinding> = Api::all(client.clone());
-    let controller = Controller::new(bindings, watcher::Config::default());
-    let store = controller.store();
+    let (store, writer) = kube::runtime::reflector::store();
+    let binding_changes = watcher(bindings, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(sync_inputs, Default::default());
+    let controller = Controller::for_stream(binding_changes, store.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(SYNC_CONCURRENCY));
     let all_bindings = move || {
         store
             .state()
@@ -675,7 +734,15 @@ pub async fn run(
             }
         }
     };
-    let mut controller = controller
+    let template_triggers = futures::stream::select_all(template_changes).filter_map(|event| {
+        std::future::ready(event.ok().map(|(kind, t): (&'static Kind, DynamicObject)| {
+            let binding = crate::scheduler::controller::binding_name(&t.name_any(), kind);
+            kube::runtime::reflector::ObjectRef::new(&binding)
+                .within(&t.namespace().unwrap_or_default())
+        }))
+    });
+    let member_triggers = UnboundedReceiverStream::new(triggers);
+    controller
         .watches(
             Api::<Cluster>::all(client.clone()),
             watcher::Config::default(),
@@ -685,23 +752,8 @@ pub async fn run(
             Api::<OverridePolicy>::all(client.clone()),
             watcher::Config::default(),
             move |_| all_bindings(),
-        );
-    // A template change (spec, labels, annotations) re-renders its copies.
-    for kind in kinds::KINDS {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
-        controller = controller.watches_with(
-            api,
-            kind.api_resource(),
-            watcher::Config::default(),
-            move |t| {
-                let binding = crate::scheduler::controller::binding_name(&t.name_any(), kind);
-                let namespace = t.namespace().unwrap_or_default();
-                Some(kube::runtime::reflector::ObjectRef::new(&binding).within(&namespace))
-            },
-        );
-    }
-    controller
-        .reconcile_on(UnboundedReceiverStream::new(triggers))
+        )
+        .reconcile_on(futures::stream::select(template_triggers, member_triggers))
         .graceful_shutdown_on(async move {
             let _ = stop.wait_for(|s| *s).await;
         })
