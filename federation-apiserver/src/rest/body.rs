@@ -8,9 +8,11 @@
 //! JSON bodies are decoded by one pass that also notes every field repeated
 //! within an object ([`Decoded::duplicates`], Kubernetes' strict-decoding
 //! wording `duplicate field "spec.paused"`); the last occurrence wins, as
-//! with `fieldValidation=Ignore` in Kubernetes. [`Decoded::validate_object`]
-//! and [`Decoded::validate_patch`] turn them into what kube-apiserver
-//! answers for `Strict` (an error) and `Warn` (warnings).
+//! with `fieldValidation=Ignore` in Kubernetes. The schema check
+//! (`openapi::fields::FieldCheck`) adds the unknown fields
+//! ([`Decoded::add_unknown_fields`]); [`Decoded::validate_object`] and
+//! [`Decoded::validate_patch`] turn both into what kube-apiserver answers
+//! for `Strict` (one error naming them all) and `Warn` (warnings).
 
 // `ApiError` is this crate's error type for every API-facing result; it is
 // large by design (a full Status), and these are not hot paths.
@@ -56,7 +58,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// A decoded body and the fields it repeats.
+/// A decoded body and its strict-decoding errors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
     /// The body; a repeated field holds its last occurrence.
@@ -67,64 +69,184 @@ pub struct Decoded {
     /// empty for YAML (whose parser refuses repeated keys: 400) and
     /// protobuf bodies.
     pub duplicates: Vec<String>,
+    /// One `unknown field "PATH"` per field the kind's schema does not
+    /// know: empty from the decoders, filled by the schema check
+    /// ([`Decoded::add_unknown_fields`]).
+    pub unknown: Vec<String>,
 }
 
 /// Kubernetes' decoder stops collecting strict-decoding errors at 100.
 pub const MAX_STRICT_ERRORS: usize = 100;
+
+/// kube-apiserver's answer to a create or update body with strict-decoding
+/// errors under `fieldValidation=Strict`: 400 `KIND in version "V" cannot
+/// be handled as a KIND: strict decoding error: E1, E2`.
+pub fn strict_decoding_error(kind: &str, version: &str, errors: &[String]) -> ApiError {
+    ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+        errors.join(", ")
+    ))
+}
+
+/// kube-apiserver's answer to a patch with strict-decoding errors under
+/// `fieldValidation=Strict`: 422 `Invalid` on the field `patch`, whose
+/// value is `shown` (the patched object's JSON for JSON and merge patches,
+/// [`go_format`] of the patch for strategic merge patches).
+pub fn strict_patch_error(shown: &str, errors: &[String]) -> ApiError {
+    ApiError::invalid(
+        "",
+        "",
+        "",
+        vec![Cause::new(
+            "FieldValueInvalid",
+            "patch",
+            format!(
+                "Invalid value: {shown:?}: strict decoding error: {}",
+                errors.join(", ")
+            ),
+        )],
+    )
+}
+
+/// A decoded JSON value as Go's `fmt` prints it with `%+v` (`map[a:1
+/// b:[x y]]`, keys sorted, `<nil>` for null): how kube-apiserver shows a
+/// strategic merge patch in its errors.
+pub fn go_format(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Null => out.push_str("<nil>"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::String(s) => out.push_str(s),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut fields: Vec<_> = map.iter().collect();
+                fields.sort_by(|a, b| a.0.cmp(b.0));
+                out.push_str("map[");
+                for (i, (k, v)) in fields.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(k);
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push(']');
+            }
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
 
 impl Decoded {
     fn plain(value: Value) -> Self {
         Decoded {
             value,
             duplicates: Vec::new(),
+            unknown: Vec::new(),
         }
     }
 
-    /// `fieldValidation` for the repeated fields of a create or update
-    /// body, as kube-apiserver's decoder applies it: `Strict` is a 400
-    /// (`KIND in version "V" cannot be handled as a KIND: strict decoding
-    /// error: duplicate field "data"`), `Warn` returns the warnings to send
-    /// (one `Warning` header each), `Ignore` none (the last occurrence
-    /// won). `kind` and `version` are the request's.
+    /// A body that was not decoded here (no repeated fields noted).
+    pub fn new(value: Value) -> Self {
+        Decoded::plain(value)
+    }
+
+    /// Adds `unknown field "PATH"` for each of `paths` (the fields of
+    /// [`Decoded::value`] the kind's schema does not know).
+    ///
+    /// `typed`: the body is decoded the way kube-apiserver decodes a
+    /// built-in kind's create or update body, into its Go type, which skips
+    /// an unknown field's value whole: a repeat of an unknown field, or
+    /// inside one, is reported as that unknown field only. Custom
+    /// resources, patches and apply configurations are decoded into maps
+    /// first, so Kubernetes reports those repeats too.
+    pub fn add_unknown_fields(&mut self, paths: &[String], typed: bool) {
+        if typed && !paths.is_empty() {
+            let covered: Vec<String> = paths
+                .iter()
+                .map(|p| {
+                    let quoted = format!("duplicate field {p:?}");
+                    quoted[..quoted.len() - 1].to_string()
+                })
+                .collect();
+            self.duplicates.retain(|d| {
+                !covered.iter().any(|c| {
+                    d.strip_prefix(c.as_str())
+                        .is_some_and(|rest| rest == "\"" || rest.starts_with(['.', '[']))
+                })
+            });
+        }
+        self.unknown
+            .extend(paths.iter().map(|p| format!("unknown field {p:?}")));
+    }
+
+    /// Every strict-decoding error, as Kubernetes lists them in one
+    /// message: the repeated fields, then the unknown ones.
+    pub fn strict_errors(&self) -> Vec<String> {
+        self.duplicates
+            .iter()
+            .chain(&self.unknown)
+            .cloned()
+            .collect()
+    }
+
+    fn validate(
+        self,
+        mode: FieldValidation,
+        refuse: impl FnOnce(&Value, &[String]) -> ApiError,
+    ) -> Result<(Value, Vec<String>), ApiError> {
+        let errors = self.strict_errors();
+        match mode {
+            FieldValidation::Strict if !errors.is_empty() => Err(refuse(&self.value, &errors)),
+            FieldValidation::Strict | FieldValidation::Ignore => Ok((self.value, Vec::new())),
+            FieldValidation::Warn => Ok((self.value, errors)),
+        }
+    }
+
+    /// `fieldValidation` for the strict-decoding errors of a create or
+    /// update body (its repeated fields, and the unknown ones once
+    /// [`Decoded::add_unknown_fields`] added them), as kube-apiserver's
+    /// decoder applies it: `Strict` is one 400 naming them all
+    /// ([`strict_decoding_error`]: `KIND in version "V" cannot be handled
+    /// as a KIND: strict decoding error: duplicate field "data"`), `Warn`
+    /// returns the warnings to send (one `Warning` header each), `Ignore`
+    /// none (the last occurrence won). `kind` and `version` are the
+    /// request's. Unknown fields are still in the value returned: removing
+    /// them is the schema check's part.
     pub fn validate_object(
         self,
         mode: FieldValidation,
         kind: &str,
         version: &str,
     ) -> Result<(Value, Vec<String>), ApiError> {
-        match mode {
-            FieldValidation::Strict if !self.duplicates.is_empty() => {
-                Err(ApiError::bad_request(format!(
-                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                    self.duplicates.join(", ")
-                )))
-            }
-            FieldValidation::Strict | FieldValidation::Ignore => Ok((self.value, Vec::new())),
-            FieldValidation::Warn => Ok((self.value, self.duplicates)),
-        }
+        self.validate(mode, |_, errors| {
+            strict_decoding_error(kind, version, errors)
+        })
     }
 
-    /// The same for a merge or strategic merge patch body: kube-apiserver
-    /// answers `Strict` with a 422 `Invalid` on the field `patch`.
-    pub fn validate_patch(self, mode: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
-        match mode {
-            FieldValidation::Strict if !self.duplicates.is_empty() => Err(ApiError::invalid(
-                "",
-                "",
-                "",
-                vec![Cause::new(
-                    "FieldValueInvalid",
-                    "patch",
-                    format!(
-                        "Invalid value: {:?}: strict decoding error: {}",
-                        self.value.to_string(),
-                        self.duplicates.join(", ")
-                    ),
-                )],
-            )),
-            FieldValidation::Strict | FieldValidation::Ignore => Ok((self.value, Vec::new())),
-            FieldValidation::Warn => Ok((self.value, self.duplicates)),
-        }
+    /// The same for a patch: kube-apiserver answers `Strict` with a 422
+    /// `Invalid` on the field `patch` ([`strict_patch_error`]) showing
+    /// `shown` of the value (called only then).
+    pub fn validate_patch(
+        self,
+        mode: FieldValidation,
+        shown: impl FnOnce(&Value) -> String,
+    ) -> Result<(Value, Vec<String>), ApiError> {
+        self.validate(mode, |value, errors| {
+            strict_patch_error(&shown(value), errors)
+        })
     }
 }
 
@@ -181,8 +303,16 @@ fn expect_object(value: Value) -> Result<Value, ApiError> {
 }
 
 fn expect_object_decoded(decoded: Decoded) -> Result<Decoded, ApiError> {
-    let duplicates = decoded.duplicates;
-    expect_object(decoded.value).map(|value| Decoded { value, duplicates })
+    let Decoded {
+        value,
+        duplicates,
+        unknown,
+    } = decoded;
+    expect_object(value).map(|value| Decoded {
+        value,
+        duplicates,
+        unknown,
+    })
 }
 
 /// Strips a UTF-8 byte order mark and rejects an all-whitespace body.
@@ -211,7 +341,11 @@ pub fn parse_json_checked(body: &[u8]) -> Result<Decoded, ApiError> {
     .deserialize(&mut de)
     .map_err(decode_error)?;
     de.end().map_err(decode_error)?;
-    Ok(Decoded { value, duplicates })
+    Ok(Decoded {
+        value,
+        duplicates,
+        unknown: Vec::new(),
+    })
 }
 
 /// Where a value sits in the body, as a chain of segments on the stack.
@@ -936,26 +1070,102 @@ mod tests {
             decode_patch_checked(PatchType::Merge, br#"{"data":{"a":"1"},"data":{"a":"2"}}"#)
                 .unwrap()
         };
-        let e = patch().validate_patch(FieldValidation::Strict).unwrap_err();
+        let e = patch()
+            .validate_patch(FieldValidation::Strict, go_format)
+            .unwrap_err();
         assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
         assert_eq!(e.causes[0].field, "patch");
-        assert!(
-            e.message
-                .starts_with(r#" "" is invalid: patch: Invalid value: "#)
-                && e.message
-                    .ends_with(r#": strict decoding error: duplicate field "data""#),
-            "{}",
-            e.message
+        assert_eq!(
+            e.message,
+            r#" "" is invalid: patch: Invalid value: "map[data:map[a:2]]": strict decoding error: duplicate field "data""#
         );
         assert_eq!(
-            patch().validate_patch(FieldValidation::Warn).unwrap().1,
+            patch()
+                .validate_patch(FieldValidation::Warn, |_| unreachable!())
+                .unwrap()
+                .1,
             [r#"duplicate field "data""#]
         );
         assert!(patch()
-            .validate_patch(FieldValidation::Ignore)
+            .validate_patch(FieldValidation::Ignore, |_| unreachable!())
             .unwrap()
             .1
             .is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_join_the_repeated_ones() {
+        let body = br#"{"kind":"ConfigMap","data":{"a":"1"},"data":{"a":"2"},
+            "datta":{"x":"1","x":"2"},"datta":{},"extra":1}"#;
+        let paths = ["datta".to_string(), "extra".to_string()];
+        // A typed (built-in) body: repeats of an unknown field, or inside
+        // one, are that unknown field only.
+        let mut typed = decode_object_checked(None, body).unwrap();
+        assert_eq!(
+            typed.duplicates,
+            [
+                r#"duplicate field "data""#,
+                r#"duplicate field "datta.x""#,
+                r#"duplicate field "datta""#
+            ]
+        );
+        typed.add_unknown_fields(&paths, true);
+        assert_eq!(
+            typed.strict_errors(),
+            [
+                r#"duplicate field "data""#,
+                r#"unknown field "datta""#,
+                r#"unknown field "extra""#
+            ]
+        );
+        let e = typed
+            .clone()
+            .validate_object(FieldValidation::Strict, "ConfigMap", "v1")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data", unknown field "datta", unknown field "extra""#
+        );
+        let (value, warnings) = typed
+            .validate_object(FieldValidation::Warn, "ConfigMap", "v1")
+            .unwrap();
+        assert_eq!(warnings.len(), 3);
+        // Removing unknown fields is the schema check's part.
+        assert_eq!(value["extra"], 1);
+        // Decoded into a map first (custom resources, patches): every repeat.
+        let mut mapped = decode_object_checked(None, body).unwrap();
+        mapped.add_unknown_fields(&paths, false);
+        assert_eq!(mapped.strict_errors().len(), 5);
+        // A prefix of a name is not a parent: "dat" covers neither "data" nor "datta".
+        let mut d = decode_object_checked(None, br#"{"data":1,"data":2}"#).unwrap();
+        d.add_unknown_fields(&["dat".to_string()], true);
+        assert_eq!(
+            d.strict_errors(),
+            [r#"duplicate field "data""#, r#"unknown field "dat""#]
+        );
+        // Only unknown fields: one Strict error too; none at all passes.
+        let mut d = Decoded::new(json!({"a": 1}));
+        d.add_unknown_fields(&["a".to_string()], true);
+        let e = d
+            .validate_patch(FieldValidation::Strict, Value::to_string)
+            .unwrap_err();
+        assert_eq!((e.code, e.causes[0].field.as_str()), (422, "patch"));
+        assert_eq!(
+            e.message,
+            r#" "" is invalid: patch: Invalid value: "{\"a\":1}": strict decoding error: unknown field "a""#
+        );
+        assert!(Decoded::new(json!({}))
+            .validate_patch(FieldValidation::Strict, |_| unreachable!())
+            .is_ok());
+    }
+
+    #[test]
+    fn go_format_is_fmt_plus_v() {
+        assert_eq!(
+            go_format(&json!({"b": [1, "x", null, true], "a": {"d": 1.5, "c": {}}})),
+            "map[a:map[c:map[] d:1.5] b:[1 x <nil> true]]"
+        );
+        assert_eq!(go_format(&json!("s")), "s");
     }
 
     #[test]

@@ -214,14 +214,15 @@ fn sync_last_applied(manager: &str, live: &Value, config: &Value, new: &mut Valu
 
 /// `PATCH` with `application/apply-patch+yaml`. The configuration passes
 /// `fieldValidation` first (kubectl's `--server-side` sends `Strict`), like
-/// every other write.
+/// every other write: its repeated and unknown fields are one 400 under
+/// Strict, warnings under Warn.
 pub async fn apply(
     api: &ApiState,
     target: &Target,
     bytes: &[u8],
 ) -> Result<axum::response::Response, ApiError> {
     let fields = FieldCheck::new(target);
-    let config = fields.checked(body::decode_patch(PatchType::Apply, bytes))?;
+    let config = fields.checked_apply(body::decode_patch_checked(PatchType::Apply, bytes))?;
     apply_config(api, target, config)
         .await
         .map(|response| fields.respond(response))

@@ -1,4 +1,6 @@
-//! Unknown fields: what `fieldValidation=Strict|Warn|Ignore` acts on.
+//! Unknown fields: what `fieldValidation=Strict|Warn|Ignore` acts on, with
+//! the fields a JSON body repeats (found by `body`'s decoder): [`FieldCheck`]
+//! reports both as kube-apiserver does, in one Strict error.
 //!
 //! A field is unknown when the object schema it sits in lists `properties`
 //! without it and allows no `additionalProperties`. Schemas without
@@ -13,6 +15,7 @@ use serde_json::Value;
 
 use super::schemas::{ref_name, BuiltinSchemas, KindSchema, SchemaSource, Schemas};
 use crate::rest::api::Target;
+use crate::rest::body::{go_format, Decoded};
 use crate::rest::registry::ResourceType;
 use crate::rest::request_info::Query;
 use crate::status::ApiError;
@@ -54,14 +57,17 @@ pub fn prune_unknown_fields(rt: &ResourceType, obj: &mut Value) {
     }
 }
 
-/// `fieldValidation` of a write request.
+/// `fieldValidation` of a write request: what to do with unknown fields
+/// and fields repeated within one JSON object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldValidation {
-    /// Drop unknown fields silently.
+    /// Drop unknown fields silently; a repeated field's last occurrence wins.
     Ignore,
-    /// Drop them and warn (`Warning: 299 - "unknown field ..."`); Kubernetes' default.
+    /// The same, with a warning each (`Warning: 299 - "unknown field ..."`,
+    /// `"duplicate field ..."`); Kubernetes' default.
     Warn,
-    /// Reject the request (400 BadRequest).
+    /// Reject the request: 400 BadRequest for create, update and apply,
+    /// 422 Invalid on `patch` for the other patches.
     Strict,
 }
 
@@ -80,42 +86,65 @@ impl FieldValidation {
 
 /// Applies the request's `fieldValidation` to a decoded object: an error for
 /// Strict with unknown fields; otherwise the unknown fields are removed and
-/// the warnings to send (Warn only) are returned.
+/// the warnings to send (Warn only) are returned. On an error `obj` is left
+/// `null`.
 pub fn check_fields(
     rt: &ResourceType,
     query: &Query,
     obj: &mut Value,
 ) -> Result<Vec<String>, ApiError> {
     let mode = FieldValidation::from_query(query)?;
-    let unknown = unknown_fields(rt, obj);
-    if unknown.is_empty() {
-        return Ok(Vec::new());
-    }
-    let messages: Vec<String> = unknown
-        .iter()
-        .map(|path| format!("unknown field \"{path}\""))
-        .collect();
-    match mode {
-        FieldValidation::Strict => Err(ApiError::bad_request(format!(
-            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-            messages.join(", "),
-            kind = rt.kind,
-            version = rt.version,
-        ))),
-        FieldValidation::Warn | FieldValidation::Ignore => {
-            prune_unknown_fields(rt, obj);
-            Ok(if mode == FieldValidation::Warn {
-                messages
-            } else {
-                Vec::new()
-            })
-        }
-    }
+    let decoded = Decoded::new(std::mem::take(obj));
+    let (value, warnings) = check(rt, mode, decoded, Body::Object)?;
+    *obj = value;
+    Ok(warnings)
 }
 
-/// Field validation of one write request, for the write path: objects pass
-/// through [`FieldCheck::checked`] before they are stored and the response
-/// through [`FieldCheck::respond`], which adds the Warn-mode warnings.
+/// How a request body became the object checked, which decides what
+/// Kubernetes reports and how.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// A create or update body.
+    Object,
+    /// A server-side apply configuration (decoded into a map first).
+    Apply,
+    /// The object a JSON, merge or strategic merge patch built; Strict
+    /// errors show the patched object's JSON, or Go's print of the
+    /// strategic merge patch `strategic`.
+    Patch { strategic: Option<&'a Value> },
+}
+
+/// The strict-decoding errors of `decoded` (its repeated fields and the
+/// fields `rt`'s schema does not know) under `mode`: an error for Strict;
+/// otherwise the object without its unknown fields and the warnings (Warn).
+fn check(
+    rt: &ResourceType,
+    mode: FieldValidation,
+    mut decoded: Decoded,
+    body: Body<'_>,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let unknown = unknown_fields(rt, &decoded.value);
+    // Only a built-in kind's create/update body is decoded into its Go type.
+    let typed = matches!(body, Body::Object) && rt.schema_check.structural().is_none();
+    decoded.add_unknown_fields(&unknown, typed);
+    let (mut value, warnings) = match body {
+        Body::Object | Body::Apply => decoded.validate_object(mode, &rt.kind, &rt.version)?,
+        Body::Patch { strategic } => decoded.validate_patch(mode, |patched| match strategic {
+            Some(patch) => go_format(patch),
+            None => patched.to_string(),
+        })?,
+    };
+    if !unknown.is_empty() {
+        prune_unknown_fields(rt, &mut value);
+    }
+    Ok((value, warnings))
+}
+
+/// Field validation of one write request, for the write path: the object
+/// to store passes through [`FieldCheck::checked_object`] (create, update),
+/// [`FieldCheck::checked_apply`] or [`FieldCheck::checked_patch`] and the
+/// response through [`FieldCheck::respond`], which adds the Warn-mode
+/// warnings of the last check.
 pub struct FieldCheck<'a> {
     rt: &'a ResourceType,
     query: &'a Query,
@@ -131,13 +160,41 @@ impl<'a> FieldCheck<'a> {
         }
     }
 
-    /// Applies [`check_fields`] to a built object (errors pass through).
-    pub fn checked(&self, object: Result<Value, ApiError>) -> Result<Value, ApiError> {
-        let mut object = object?;
-        let warnings = check_fields(self.rt, self.query, &mut object)?;
+    fn run(&self, decoded: Decoded, body: Body<'_>) -> Result<Value, ApiError> {
+        let mode = FieldValidation::from_query(self.query)?;
+        let (value, warnings) = check(self.rt, mode, decoded, body)?;
         // A retried write reports the warnings of its last attempt only.
         *self.warnings.lock() = warnings;
-        Ok(object)
+        Ok(value)
+    }
+
+    /// A create or update body (decoding errors pass through): Strict
+    /// refuses its repeated and unknown fields in one 400 BadRequest.
+    pub fn checked_object(&self, decoded: Result<Decoded, ApiError>) -> Result<Value, ApiError> {
+        self.run(decoded?, Body::Object)
+    }
+
+    /// A server-side apply configuration: as [`FieldCheck::checked_object`].
+    pub fn checked_apply(&self, decoded: Result<Decoded, ApiError>) -> Result<Value, ApiError> {
+        self.run(decoded?, Body::Apply)
+    }
+
+    /// The object a patch built (errors pass through), with the fields the
+    /// patch repeats (`duplicates`, [`Decoded::duplicates`] of the patch):
+    /// Strict refuses them and the object's unknown fields in one 422
+    /// Invalid on `patch` showing, as kube-apiserver does, the patched
+    /// object's JSON (JSON and merge patches) or Go's print of the patch
+    /// (`strategic`: a strategic merge patch). Called once per attempt of
+    /// the write: the warnings are the last attempt's.
+    pub fn checked_patch(
+        &self,
+        patched: Result<Value, ApiError>,
+        duplicates: &[String],
+        strategic: Option<&Value>,
+    ) -> Result<Value, ApiError> {
+        let mut decoded = Decoded::new(patched?);
+        decoded.duplicates = duplicates.to_vec();
+        self.run(decoded, Body::Patch { strategic })
     }
 
     /// Adds the collected warnings to a successful response.
