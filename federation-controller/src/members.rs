@@ -4,7 +4,8 @@
 //!
 //! # Guarantees
 //! - One watch per (cluster, kind), started the first time a binding
-//!   needs it; its store answers "what is on the member" without a request.
+//!   needs it; metadata only, so the controller keeps no copy of member
+//!   objects in memory.
 //! - Every change of a managed member object (drift, deletion, status)
 //!   triggers the reconcile of the binding named in its annotation.
 
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use federation_proto::{Cluster, ResourceBinding};
 use futures::StreamExt;
-use kube::api::DynamicObject;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::api::{DynamicObject, PartialObjectMeta};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, Mutex};
@@ -26,6 +27,8 @@ use crate::sync::render::{BINDING_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL};
 
 /// How long a member client is trusted before its Secret is checked again.
 const CLIENT_TTL: Duration = Duration::from_secs(30);
+/// Requests in flight to one member at most.
+pub const MEMBER_CONCURRENCY: usize = 32;
 /// Timeout of member requests.
 pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -42,8 +45,11 @@ struct CachedClient {
 pub struct Members {
     federation: Client,
     clients: Mutex<HashMap<String, CachedClient>>,
-    watches: Mutex<HashMap<(String, &'static str), Store<DynamicObject>>>,
+    watches: Mutex<std::collections::HashSet<(String, &'static str)>>,
     namespaces: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Requests in flight per member, bounded: a burst of reconciles reuses
+    /// a few connections instead of opening one each.
+    limits: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     triggers: mpsc::UnboundedSender<ObjectRef<ResourceBinding>>,
 }
 
@@ -63,6 +69,7 @@ impl Members {
                 clients: Mutex::default(),
                 watches: Mutex::default(),
                 namespaces: Mutex::default(),
+                limits: Mutex::default(),
                 triggers,
             }),
             receiver,
@@ -111,6 +118,21 @@ impl Members {
         Ok((client, watch_client))
     }
 
+    /// A permit to talk to `cluster` (at most [`MEMBER_CONCURRENCY`] at once).
+    pub async fn permit(&self, cluster: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let semaphore = self
+            .limits
+            .lock()
+            .await
+            .entry(cluster.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MEMBER_CONCURRENCY)))
+            .clone();
+        semaphore
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     /// Whether `namespace` is known to exist on `cluster` (created or seen).
     pub async fn has_namespace(&self, cluster: &str, namespace: &str) -> bool {
         self.namespaces
@@ -127,33 +149,24 @@ impl Members {
             .insert((cluster.to_string(), namespace.to_string()));
     }
 
-    /// The store of `kind` objects Flotilla manages on `cluster`, starting
-    /// its watch if needed. `None` until the watch has listed once.
-    pub async fn store(
-        &self,
-        cluster: &Cluster,
-        kind: &'static Kind,
-    ) -> Option<Store<DynamicObject>> {
+    /// Makes sure the objects of `kind` Flotilla manages on `cluster` are
+    /// watched (metadata only: the watch triggers bindings, it keeps no copy).
+    pub async fn watch(&self, cluster: &Cluster, kind: &'static Kind) {
         let key = (cluster.name_any(), kind.kind);
         let mut watches = self.watches.lock().await;
-        if let Some(store) = watches.get(&key) {
-            let ready = futures::FutureExt::now_or_never(store.wait_until_ready())
-                .is_some_and(|r| r.is_ok());
-            return ready.then(|| store.clone());
+        if watches.contains(&key) {
+            return;
         }
-        let (_, client) = self.clients_for(cluster).await.ok()?;
+        let Ok((_, client)) = self.clients_for(cluster).await else {
+            return;
+        };
         let resource = kind.api_resource();
-        let api: Api<DynamicObject> = Api::all_with(client, &resource);
-        let writer = reflector::store::Writer::new(resource.clone());
-        let reader = writer.as_reader();
+        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &resource);
         let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
         let triggers = self.triggers.clone();
         let cluster_name = cluster.name_any();
         tokio::spawn(async move {
-            let stream = watcher(api, config)
-                .default_backoff()
-                .reflect(writer)
-                .touched_objects();
+            let stream = watcher(api, config).default_backoff().touched_objects();
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 match event {
@@ -173,7 +186,6 @@ impl Members {
                 }
             }
         });
-        watches.insert(key, reader);
-        None
+        watches.insert(key);
     }
 }

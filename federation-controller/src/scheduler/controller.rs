@@ -130,14 +130,14 @@ fn fingerprint(cluster: &Cluster) -> String {
 /// What of a template placement depends on: its generation (spec), labels
 /// and annotations (policy selectors, the reschedule request), and whether
 /// it is being deleted.
-pub fn placement_inputs(template: &DynamicObject) -> Option<u64> {
+pub fn placement_inputs<K: kube::Resource>(template: &K) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    template.metadata.generation.hash(&mut hasher);
+    template.meta().generation.hash(&mut hasher);
     template.labels().hash(&mut hasher);
     template.annotations().hash(&mut hasher);
     template
-        .metadata
+        .meta()
         .deletion_timestamp
         .is_some()
         .hash(&mut hasher);
@@ -183,15 +183,23 @@ async fn set_finalizer(
 }
 
 /// Places one template.
-pub async fn reconcile(template: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Error> {
     let kind = ctx.kind;
-    let namespace = template.namespace().unwrap_or_default();
+    let namespace = meta.namespace().unwrap_or_default();
     if SYSTEM_NAMESPACES.contains(&namespace.as_str()) {
         return Ok(Action::await_change());
     }
-    let name = template.name_any();
+    let name = meta.name_any();
     let templates: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
+    // The cache holds metadata only: read the whole template.
+    let Some(template) = templates
+        .get_opt(&name)
+        .await
+        .map_err(api_error("reading template", &name))?
+    else {
+        return Ok(Action::await_change());
+    };
     let bindings: Api<ResourceBinding> = Api::namespaced(ctx.client.clone(), &namespace);
     let binding_name = binding_name(&name, kind);
     let current = bindings
@@ -393,7 +401,10 @@ async fn set_scheduled(
     Ok(())
 }
 
-pub fn error_policy(template: Arc<DynamicObject>, error: &Error, _ctx: Arc<Context>) -> Action {
+/// What the scheduler caches of a template.
+pub type Meta = kube::api::PartialObjectMeta<DynamicObject>;
+
+pub fn error_policy(template: Arc<Meta>, error: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(template = %template.name_any(), %error, "scheduling failed");
     Action::requeue(Duration::from_secs(2))
 }
@@ -407,8 +418,8 @@ pub async fn run(
     cluster_policies: Store<ClusterPropagationPolicy>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
-    let writer = kube::runtime::reflector::store::Writer::new(kind.api_resource());
+    let api: Api<Meta> = Api::all_with(client.clone(), &kind.api_resource());
+    let writer = kube::runtime::reflector::store::Writer::<Meta>::new(kind.api_resource());
     let templates = writer.as_reader();
     // Only what placement reads triggers it, not the status the sync writes.
     let changes = watcher(api, watcher::Config::default())
@@ -420,7 +431,7 @@ pub async fn run(
         .with_config(kube::runtime::controller::Config::default().concurrency(16));
     let everything = {
         let templates = templates.clone();
-        move || -> Vec<ObjectRef<DynamicObject>> {
+        move || -> Vec<ObjectRef<Meta>> {
             templates
                 .state()
                 .iter()
@@ -430,7 +441,7 @@ pub async fn run(
     };
     let in_namespace = {
         let templates = templates.clone();
-        move |ns: Option<String>| -> Vec<ObjectRef<DynamicObject>> {
+        move |ns: Option<String>| -> Vec<ObjectRef<Meta>> {
             templates
                 .state()
                 .iter()

@@ -79,8 +79,6 @@ pub struct Context {
     pub members: Arc<Members>,
     pub clusters: Store<Cluster>,
     pub overrides: Store<OverridePolicy>,
-    /// Templates of every propagated kind, by kind.
-    pub templates: std::collections::HashMap<&'static str, Store<DynamicObject>>,
 }
 
 /// What happened on one cluster.
@@ -243,34 +241,16 @@ async fn sync_cluster(
     };
     let namespace = template.namespace().unwrap_or_default();
     let name = template.name_any();
-    let store = ctx.members.store(&cluster, kind).await;
+    ctx.members.watch(&cluster, kind).await;
+    let _permit = ctx.members.permit(cluster_name).await;
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &namespace, &kind.api_resource());
     let work = async {
-        let live: Option<Value> = match &store {
-            Some(store) => store
-                .state()
-                .into_iter()
-                .find(|o| {
-                    o.name_any() == name && o.namespace().as_deref() == Some(namespace.as_str())
-                })
-                .map(|o| serde_json::to_value(o.as_ref()).unwrap_or(Value::Null)),
-            None => api
-                .get_opt(&name)
-                .await
-                .map_err(|e| short(&e))?
-                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-        };
-        // An object the member's store does not show may still exist
-        // unmanaged: the apply below would fail or take it over, so look.
-        let live = match live {
-            Some(l) => Some(l),
-            None => api
-                .get_opt(&name)
-                .await
-                .map_err(|e| short(&e))?
-                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-        };
+        let live = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| short(&e))?
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
         if let Some(existing) = &live {
             if !render::is_ours(existing, binding_key)
                 && conflict != Some(ConflictResolution::Overwrite)
@@ -432,23 +412,12 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
 
     let templates: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &template_ns, &kind.api_resource());
-    let cached = ctx.templates.get(kind.kind).and_then(|store| {
-        store.get(
-            &kube::runtime::reflector::ObjectRef::new_with(&resource.name, kind.api_resource())
-                .within(&template_ns),
-        )
-    });
-    let template = match cached {
-        Some(t) => (*t).clone(),
-        // Not in the cache yet (just created): ask.
-        None => match templates
-            .get_opt(&resource.name)
-            .await
-            .map_err(api_error("reading template", &resource.name))?
-        {
-            Some(t) => t,
-            None => return Ok(Action::await_change()),
-        },
+    let Some(template) = templates
+        .get_opt(&resource.name)
+        .await
+        .map_err(api_error("reading template", &resource.name))?
+    else {
+        return Ok(Action::await_change());
     };
 
     let mut outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
@@ -676,17 +645,14 @@ pub async fn run(
 ) {
     use kube::runtime::WatchStreamExt;
     let (members, triggers) = Members::new(client.clone());
-    // Templates: cached for reconciles; their propagated content (spec,
-    // labels, annotations) triggers their binding.
-    let mut templates = std::collections::HashMap::new();
+    // Templates: their propagated content (spec, labels, annotations)
+    // triggers their binding; metadata is enough to tell.
     let mut template_changes = Vec::new();
     for kind in kinds::KINDS {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
-        let writer = kube::runtime::reflector::store::Writer::new(kind.api_resource());
-        templates.insert(kind.kind, writer.as_reader());
+        let api: Api<kube::api::PartialObjectMeta<DynamicObject>> =
+            Api::all_with(client.clone(), &kind.api_resource());
         let changes = watcher(api, watcher::Config::default())
             .default_backoff()
-            .reflect(writer)
             .applied_objects()
             .predicate_filter(
                 crate::scheduler::controller::placement_inputs,
@@ -700,7 +666,6 @@ pub async fn run(
         members,
         clusters,
         overrides,
-        templates,
     });
     let bindings: Api<ResourceBinding> = Api::all(client.clone());
     let (store, writer) = kube::runtime::reflector::store();
@@ -709,8 +674,12 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(sync_inputs, Default::default());
-    let controller = Controller::for_stream(binding_changes, store.clone())
-        .with_config(kube::runtime::controller::Config::default().concurrency(SYNC_CONCURRENCY));
+    let controller = Controller::for_stream(binding_changes, store.clone()).with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(SYNC_CONCURRENCY)
+            // A burst of member events (a rollout) becomes one reconcile.
+            .debounce(Duration::from_millis(100)),
+    );
     let all_bindings = move || {
         store
             .state()
@@ -735,11 +704,13 @@ pub async fn run(
         }
     };
     let template_triggers = futures::stream::select_all(template_changes).filter_map(|event| {
-        std::future::ready(event.ok().map(|(kind, t): (&'static Kind, DynamicObject)| {
-            let binding = crate::scheduler::controller::binding_name(&t.name_any(), kind);
-            kube::runtime::reflector::ObjectRef::new(&binding)
-                .within(&t.namespace().unwrap_or_default())
-        }))
+        std::future::ready(event.ok().map(
+            |(kind, t): (&'static Kind, kube::api::PartialObjectMeta<DynamicObject>)| {
+                let binding = crate::scheduler::controller::binding_name(&t.name_any(), kind);
+                kube::runtime::reflector::ObjectRef::new(&binding)
+                    .within(&t.namespace().unwrap_or_default())
+            },
+        ))
     });
     let member_triggers = UnboundedReceiverStream::new(triggers);
     controller
