@@ -251,6 +251,8 @@ async fn wait_seen(
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Many members, each with a connection per client: raise the fd limit.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let groups_count = (cli.members / 3).max(1) as usize;
     let apiserver_bin = server::locate_binary(None)?;
     let controller_bin = apiserver_bin.with_file_name("federation-controller");
@@ -428,6 +430,12 @@ async fn main() -> Result<()> {
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after = memory_mib(controller_pid);
+    println!(
+        "federation: total {:.1} ms, per Deployment p50 {:.1} ms, p99 {:.1} ms",
+        federated.total.as_secs_f64() * 1000.0,
+        percentile(&federated.latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&federated.latencies, 0.99).as_secs_f64() * 1000.0
+    );
 
     // Direct: the same member objects, applied by the same client to the members.
     let direct = if cli.skip_direct {

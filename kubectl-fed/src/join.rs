@@ -61,6 +61,9 @@ pub struct JoinArgs {
 pub struct UnjoinArgs {
     /// The member's name in the federation.
     pub name: String,
+    /// Leave the objects Flotilla placed on the member where they are.
+    #[arg(long)]
+    pub keep_objects: bool,
     #[command(flatten)]
     pub federation: FederationArgs,
 }
@@ -344,6 +347,37 @@ async fn verify(kubeconfig_yaml: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes every object Flotilla manages on the member (label
+/// `flotilla.io/managed-by=flotilla`), of every propagated kind. Returns how many.
+async fn remove_placed(federation: &Client, cluster: &Cluster) -> anyhow::Result<usize> {
+    use federation_controller::sync::render::{MANAGED_BY, MANAGED_BY_LABEL};
+    let (member, _) = federation_controller::cluster::member_client::client_for(
+        federation,
+        cluster,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let mut removed = 0;
+    let selector =
+        kube::api::ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    for kind in federation_controller::kinds::KINDS {
+        let all: Api<kube::api::DynamicObject> =
+            Api::all_with(member.clone(), &kind.api_resource());
+        for object in all.list(&selector).await?.items {
+            let namespace = object.metadata.namespace.clone().unwrap_or_default();
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let api: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(member.clone(), &namespace, &kind.api_resource());
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => removed += 1,
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// `kubectl fed unjoin`.
 pub async fn unjoin(args: UnjoinArgs) -> anyhow::Result<()> {
     let federation = args.federation.client().await?;
@@ -355,6 +389,38 @@ pub async fn unjoin(args: UnjoinArgs) -> anyhow::Result<()> {
         .delete(&args.name, &DeleteParams::default())
         .await
         .with_context(|| format!("deleting cluster {}", args.name))?;
+    // What Flotilla placed there goes too (the scheduler moves its replicas).
+    if args.keep_objects {
+        println!(
+            "cluster {}: the objects Flotilla placed there are kept (--keep-objects)",
+            args.name
+        );
+    } else {
+        // A controller that has not seen the Cluster go may re-create a copy
+        // for a moment: sweep until a pass finds nothing.
+        let mut swept = Ok(0);
+        for pass in 0..5 {
+            if pass > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            match remove_placed(&federation, &cluster).await {
+                Ok(0) => break,
+                Ok(n) => swept = swept.map(|total| total + n),
+                Err(e) => {
+                    swept = Err(e);
+                    break;
+                }
+            }
+        }
+        match swept {
+            Ok(0) => {}
+            Ok(n) => println!("cluster {}: removed {n} objects Flotilla had placed there", args.name),
+            Err(e) => eprintln!(
+                "warning: could not remove what Flotilla placed on {} ({e:#}); they stay, labelled flotilla.io/managed-by=flotilla",
+                args.name
+            ),
+        }
+    }
     let secret = &cluster.spec.secret_ref;
     if secret.namespace == SYSTEM_NAMESPACE && secret.name == secret_name(&args.name) {
         let secrets: Api<Secret> = Api::namespaced(federation, SYSTEM_NAMESPACE);

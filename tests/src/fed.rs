@@ -135,6 +135,15 @@ impl FedUp {
             .expect("running kubectl-fed sim fault")
     }
 
+    /// `kubectl-fed ARGS...` against this federation (`KUBECONFIG` set).
+    pub fn fed(&self, args: &[&str]) -> Output {
+        Command::new(binary("kubectl-fed"))
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .output()
+            .expect("running kubectl-fed")
+    }
+
     /// SIGINT (Ctrl-C) and wait for the process to exit.
     pub fn interrupt(&mut self) -> Result<ExitStatus> {
         let mut child = self.child.take().context("not running")?;
