@@ -348,6 +348,19 @@ fn spread_taints_cordon_and_overrides() {
         "nginx:1"
     );
     assert!(other["metadata"]["labels"].get("zone-note").is_none());
+
+    // Unjoining a member removes what Flotilla placed there.
+    let out = up.fed(&["unjoin", "member-3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("removed"), "{stdout}");
+    let left = get(&up, "member-3", &["deployments", "-n", "rules"]).expect("list");
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(0), "{left}");
+    assert!(get(&up, "flotilla", &["cluster", "member-3"]).is_none());
 }
 
 #[test]
