@@ -150,6 +150,22 @@ impl Https {
         })
     }
 
+    /// A bodiless request with an `Accept` header, read to the end.
+    pub fn request_with_accept(
+        &self,
+        method: &str,
+        path: &str,
+        accept: &str,
+    ) -> Result<HttpResponse> {
+        self.runtime.block_on(Self::read(self.send_with_headers(
+            method,
+            path,
+            None,
+            Bytes::new(),
+            &[("accept", accept)],
+        )))
+    }
+
     /// Sends a request and returns the response with its body unread
     /// (for watches: read it with [`Https::lines`]). Async.
     pub async fn send(
@@ -158,6 +174,19 @@ impl Https {
         path: &str,
         content_type: Option<&str>,
         body: Bytes,
+    ) -> Result<http::Response<Incoming>> {
+        self.send_with_headers(method, path, content_type, body, &[])
+            .await
+    }
+
+    /// [`Https::send`] with extra request headers.
+    pub async fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+        headers: &[(&str, &str)],
     ) -> Result<http::Response<Incoming>> {
         let tcp = TcpStream::connect(&self.addr).await.context("connecting")?;
         tcp.set_nodelay(true)?;
@@ -179,6 +208,9 @@ impl Https {
         }
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let request = builder.body(Full::new(body))?;
         Ok(sender.send_request(request).await?)

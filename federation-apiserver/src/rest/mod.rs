@@ -8,6 +8,7 @@ pub mod crd_schema;
 pub mod defaults;
 pub mod deletes;
 pub mod discovery;
+pub mod metadata_only;
 pub mod namespaces;
 pub mod object_meta;
 pub mod openapi;

@@ -38,6 +38,13 @@ pub async fn get(api: &ApiState, target: &Target) -> Result<Response, ApiError> 
     if let Some(table) = table {
         return Ok(table.response(&table.object_table(object.value(), true)));
     }
+    if super::metadata_only::requested(target.accept.as_deref()) {
+        let served = as_served(&target.rt, &object);
+        return Ok(super::metadata_only::response(
+            &super::metadata_only::object(served.value()),
+            false,
+        ));
+    }
     Ok(object_response(
         StatusCode::OK,
         &as_served(&target.rt, &object),
@@ -135,6 +142,11 @@ pub async fn list(api: &ApiState, target: &Target) -> Result<Response, ApiError>
             chrono::Utc::now(),
         );
         return Ok(table.response(&body));
+    }
+    if super::metadata_only::requested(target.accept.as_deref()) {
+        let objects: Vec<&Value> = page.items.iter().map(|(_, o)| o.value()).collect();
+        let body = super::metadata_only::list(&objects, revision.to_string(), continue_token);
+        return Ok(super::metadata_only::response(&body, true));
     }
     let items: Vec<&Object> = page.items.iter().map(|(_, o)| o).collect();
     Ok(list_response(target, revision, continue_token, &items))

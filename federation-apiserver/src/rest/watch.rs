@@ -60,11 +60,17 @@ struct EventEncoder {
     rt: Arc<ResourceType>,
     table: Option<TableRequest>,
     headers_sent: bool,
+    /// Events carry `PartialObjectMetadata` (metadata-only watches).
+    metadata_only: bool,
 }
 
 impl EventEncoder {
     fn event(&mut self, event_type: &str, object: &Object) -> Bytes {
         match &self.table {
+            None if self.metadata_only => frame(
+                event_type,
+                &super::metadata_only::object(as_served(&self.rt, object).value()),
+            ),
             None => frame_json(event_type, as_served(&self.rt, object).json()),
             Some(table) => {
                 let headers = !std::mem::replace(&mut self.headers_sent, true);
@@ -111,6 +117,7 @@ pub async fn watch(api: &Arc<ApiState>, target: &Target) -> Result<Response, Api
         rt: target.rt.clone(),
         table: super::table::requested(target)?,
         headers_sent: false,
+        metadata_only: super::metadata_only::requested(target.accept.as_deref()),
     };
     let mut filter = reads::selection(target)?;
     if let Some(name) = target.info.name.clone() {
