@@ -4,8 +4,9 @@
 //!
 //! # Guarantees
 //! - One watch per (cluster, kind), started the first time a binding
-//!   needs it; metadata only, so the controller keeps no copy of member
-//!   objects in memory.
+//!   needs it; of each copy it keeps a compact record (generation, status
+//!   summary), never the object, so a reconcile that finds nothing changed
+//!   asks the member nothing.
 //! - Every change of a managed member object (drift, deletion, status)
 //!   triggers the reconcile of the binding named in its annotation.
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use federation_proto::{Cluster, ResourceBinding};
 use futures::StreamExt;
-use kube::api::{DynamicObject, PartialObjectMeta};
+use kube::api::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
@@ -50,6 +51,7 @@ pub struct Members {
     /// Requests in flight per member, bounded: a burst of reconciles reuses
     /// a few connections instead of opening one each.
     limits: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    records: std::sync::Mutex<Records>,
     triggers: mpsc::UnboundedSender<ObjectRef<ResourceBinding>>,
 }
 
@@ -70,6 +72,7 @@ impl Members {
                 watches: Mutex::default(),
                 namespaces: Mutex::default(),
                 limits: Mutex::default(),
+                records: std::sync::Mutex::default(),
                 triggers,
             }),
             receiver,
@@ -149,9 +152,33 @@ impl Members {
             .insert((cluster.to_string(), namespace.to_string()));
     }
 
+    /// What the last watch event showed of a managed copy, if its watch is
+    /// listed (`None`: unknown — ask the member).
+    pub fn record(&self, key: &CopyKey) -> Option<CopyRecord> {
+        let records = self.records.lock().ok()?;
+        if !records.synced.contains(&(key.0.clone(), key.1)) {
+            return None;
+        }
+        records.copies.get(key).cloned()
+    }
+
+    /// The rendering last applied (or found in place) for a copy, and the
+    /// generation the member gave the copy then.
+    pub fn applied(&self, key: &CopyKey) -> Option<(u64, i64)> {
+        self.records.lock().ok()?.applied.get(key).copied()
+    }
+
+    /// Remembers what was applied (or found in place) for a copy.
+    pub fn remember_applied(&self, key: CopyKey, rendering: u64, generation: i64) {
+        if let Ok(mut records) = self.records.lock() {
+            records.applied.insert(key, (rendering, generation));
+        }
+    }
+
     /// Makes sure the objects of `kind` Flotilla manages on `cluster` are
-    /// watched (metadata only: the watch triggers bindings, it keeps no copy).
-    pub async fn watch(&self, cluster: &Cluster, kind: &'static Kind) {
+    /// watched: each change triggers its binding and updates the compact
+    /// record the sync reads instead of asking the member.
+    pub async fn watch(self: &Arc<Self>, cluster: &Cluster, kind: &'static Kind) {
         let key = (cluster.name_any(), kind.kind);
         let mut watches = self.watches.lock().await;
         if watches.contains(&key) {
@@ -161,31 +188,121 @@ impl Members {
             return;
         };
         let resource = kind.api_resource();
-        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &resource);
+        let api: Api<DynamicObject> = Api::all_with(client, &resource);
         let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
         let triggers = self.triggers.clone();
         let cluster_name = cluster.name_any();
+        let pool = Arc::downgrade(self);
         tokio::spawn(async move {
-            let stream = watcher(api, config).default_backoff().touched_objects();
+            let stream = watcher(api, config).default_backoff();
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
-                match event {
-                    Ok(object) => {
-                        let binding = object
-                            .annotations()
-                            .get(BINDING_ANNOTATION)
-                            .and_then(|b| b.split_once('/'))
-                            .map(|(ns, name)| ObjectRef::new(name).within(ns));
-                        if let Some(binding) = binding {
-                            if triggers.send(binding).is_err() {
-                                return;
-                            }
+                let Some(pool) = pool.upgrade() else {
+                    return;
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::debug!(cluster = %cluster_name, error = %e, "member watch");
+                        continue;
+                    }
+                };
+                let changed: Vec<DynamicObject> = match event {
+                    watcher::Event::Init => {
+                        pool.forget(&cluster_name, kind.kind);
+                        Vec::new()
+                    }
+                    watcher::Event::InitDone => {
+                        pool.listed(&cluster_name, kind.kind);
+                        Vec::new()
+                    }
+                    watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
+                        pool.keep(&cluster_name, kind.kind, &o, false);
+                        vec![o]
+                    }
+                    watcher::Event::Delete(o) => {
+                        pool.keep(&cluster_name, kind.kind, &o, true);
+                        vec![o]
+                    }
+                };
+                for object in changed {
+                    let binding = object
+                        .annotations()
+                        .get(BINDING_ANNOTATION)
+                        .and_then(|b| b.split_once('/'))
+                        .map(|(ns, name)| ObjectRef::new(name).within(ns));
+                    if let Some(binding) = binding {
+                        if triggers.send(binding).is_err() {
+                            return;
                         }
                     }
-                    Err(e) => tracing::debug!(cluster = %cluster_name, error = %e, "member watch"),
                 }
             }
         });
         watches.insert(key);
     }
+
+    fn forget(&self, cluster: &str, kind: &'static str) {
+        if let Ok(mut records) = self.records.lock() {
+            records.synced.remove(&(cluster.to_string(), kind));
+            records
+                .copies
+                .retain(|k, _| !(k.0 == cluster && k.1 == kind));
+        }
+    }
+
+    fn listed(&self, cluster: &str, kind: &'static str) {
+        if let Ok(mut records) = self.records.lock() {
+            records.synced.insert((cluster.to_string(), kind));
+        }
+    }
+
+    fn keep(&self, cluster: &str, kind: &'static str, object: &DynamicObject, deleted: bool) {
+        let key: CopyKey = (
+            cluster.to_string(),
+            kind,
+            object.namespace().unwrap_or_default(),
+            object.name_any(),
+        );
+        let Ok(mut records) = self.records.lock() else {
+            return;
+        };
+        if deleted {
+            records.copies.remove(&key);
+            return;
+        }
+        let value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
+        let generation = object.metadata.generation.unwrap_or(0);
+        let binding = object.annotations().get(BINDING_ANNOTATION).cloned();
+        let compact = crate::sync::compact(&value);
+        records.copies.insert(
+            key,
+            CopyRecord {
+                generation,
+                binding,
+                compact,
+            },
+        );
+    }
+}
+
+/// A managed member copy: (cluster, kind, namespace, name).
+pub type CopyKey = (String, &'static str, String, String);
+
+/// What the sync keeps of one member copy (not the object itself).
+#[derive(Debug, Clone)]
+pub struct CopyRecord {
+    pub generation: i64,
+    pub binding: Option<String>,
+    /// Metadata the status aggregation reads and the status summary.
+    pub compact: serde_json::Value,
+}
+
+#[derive(Default)]
+struct Records {
+    copies: HashMap<CopyKey, CopyRecord>,
+    /// Watches that have listed since they (re)started.
+    synced: std::collections::HashSet<(String, &'static str)>,
+    /// (hash of the rendering, resulting member generation) per copy.
+    applied: HashMap<CopyKey, (u64, i64)>,
 }

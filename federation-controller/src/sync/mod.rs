@@ -93,13 +93,95 @@ struct Outcome {
     unknown: bool,
 }
 
+/// The fields of a member object's status worth keeping in the binding:
+/// counts, revisions, job times and conditions (type, status, reason), not
+/// messages and condition times.
+pub fn summary(status: &Value) -> Value {
+    const FIELDS: &[&str] = &[
+        "observedGeneration",
+        "replicas",
+        "updatedReplicas",
+        "readyReplicas",
+        "availableReplicas",
+        "unavailableReplicas",
+        "currentReplicas",
+        "currentRevision",
+        "updateRevision",
+        "desiredNumberScheduled",
+        "currentNumberScheduled",
+        "numberMisscheduled",
+        "numberReady",
+        "updatedNumberScheduled",
+        "numberAvailable",
+        "numberUnavailable",
+        "fullyLabeledReplicas",
+        "active",
+        "ready",
+        "succeeded",
+        "failed",
+        "startTime",
+        "completionTime",
+    ];
+    let mut out = serde_json::Map::new();
+    for f in FIELDS {
+        if let Some(v) = status.get(*f) {
+            out.insert(f.to_string(), v.clone());
+        }
+    }
+    if let Some(conditions) = status.get("conditions").and_then(Value::as_array) {
+        let short: Vec<Value> = conditions
+            .iter()
+            .map(|c| json!({"type": c["type"], "status": c["status"], "reason": c["reason"]}))
+            .collect();
+        out.insert("conditions".into(), Value::Array(short));
+    }
+    Value::Object(out)
+}
+
+/// What the status aggregation reads of a member copy: its generation, the
+/// template generation and binding it was rendered for, and its status
+/// summary.
+pub fn compact(object: &Value) -> Value {
+    let pointer = |path: &str| object.pointer(path).cloned().unwrap_or(Value::Null);
+    let annotation = |name: &str| {
+        pointer(&format!(
+            "/metadata/annotations/{}",
+            name.replace('/', "~1")
+        ))
+    };
+    json!({
+        "metadata": {
+            "generation": pointer("/metadata/generation"),
+            "annotations": {
+                render::GENERATION_ANNOTATION: annotation(render::GENERATION_ANNOTATION),
+                render::BINDING_ANNOTATION: annotation(render::BINDING_ANNOTATION),
+            },
+            "labels": {
+                render::MANAGED_BY_LABEL:
+                    pointer(&format!("/metadata/labels/{}", render::MANAGED_BY_LABEL.replace('/', "~1"))),
+            },
+        },
+        "status": object.get("status").map(summary).unwrap_or(Value::Null),
+    })
+}
+
+/// A hash of a rendered object (what was applied).
+fn rendering_hash(object: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(object)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 fn member_status(
     cluster: &str,
     applied: bool,
     message: Option<String>,
     object: Option<&Value>,
 ) -> MemberStatus {
-    let status = object.and_then(|o| o.get("status")).cloned();
+    let status = object.and_then(|o| o.get("status")).map(summary);
     let health = match (applied, &status) {
         (false, _) => "Unknown",
         (true, Some(s)) if healthy(s) => "Healthy",
@@ -245,6 +327,30 @@ async fn sync_cluster(
     let _permit = ctx.members.permit(cluster_name).await;
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &namespace, &kind.api_resource());
+    let copy_key = (
+        cluster_name.to_string(),
+        kind.kind,
+        namespace.clone(),
+        name.clone(),
+    );
+    let rendering = rendering_hash(&wanted);
+    // Nothing changed since the last apply: the watch's record says so.
+    if let (Some(record), Some((applied, generation))) = (
+        ctx.members.record(&copy_key),
+        ctx.members.applied(&copy_key),
+    ) {
+        if applied == rendering
+            && generation == record.generation
+            && record.binding.as_deref() == Some(binding_key)
+        {
+            return Outcome {
+                status: member_status(cluster_name, true, None, Some(&record.compact)),
+                object: Some(record.compact),
+                retry: false,
+                unknown: false,
+            };
+        }
+    }
     let work = async {
         let live = api
             .get_opt(&name)
@@ -262,7 +368,13 @@ async fn sync_cluster(
                 ));
             }
             if render::contains(existing, &wanted) {
-                return Ok(live);
+                let generation = existing
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                ctx.members
+                    .remember_applied(copy_key.clone(), rendering, generation);
+                return Ok(live.map(|l| compact(&l)));
             }
         } else if !ctx.members.has_namespace(cluster_name, &namespace).await {
             ensure_namespace(&client, &namespace)
@@ -275,7 +387,14 @@ async fn sync_cluster(
             .patch(&name, &params, &Patch::Apply(&wanted))
             .await
             .map_err(|e| short(&e))?;
-        Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
+        ctx.members.remember_applied(
+            copy_key.clone(),
+            rendering,
+            applied.metadata.generation.unwrap_or(0),
+        );
+        Ok(Some(compact(
+            &serde_json::to_value(applied).unwrap_or(Value::Null),
+        )))
     };
     match tokio::time::timeout(MEMBER_TIMEOUT * 2, work).await {
         Ok(Ok(object)) => Outcome {
@@ -622,7 +741,7 @@ pub fn error_policy(binding: Arc<ResourceBinding>, error: &Error, _ctx: Arc<Cont
 }
 
 /// What of a binding the sync acts on: its spec (generation) and whether
-/// it is being deleted — not the status it writes itself.
+/// it is being deleted — not the status or the finalizer it writes itself.
 fn sync_inputs(binding: &ResourceBinding) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -632,7 +751,6 @@ fn sync_inputs(binding: &ResourceBinding) -> Option<u64> {
         .deletion_timestamp
         .is_some()
         .hash(&mut hasher);
-    binding.finalizers().hash(&mut hasher);
     Some(hasher.finish())
 }
 
