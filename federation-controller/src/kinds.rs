@@ -38,6 +38,20 @@ impl Kind {
         }
     }
 
+    /// The API of this kind in `namespace` (ignored for cluster-scoped
+    /// kinds).
+    pub fn api(
+        &self,
+        client: kube::Client,
+        namespace: &str,
+    ) -> kube::Api<kube::api::DynamicObject> {
+        if self.namespaced {
+            kube::Api::namespaced_with(client, namespace, &self.api_resource())
+        } else {
+            kube::Api::all_with(client, &self.api_resource())
+        }
+    }
+
     pub fn api_resource(&self) -> ApiResource {
         ApiResource {
             group: self.group.to_string(),
@@ -68,7 +82,25 @@ const fn kind(
     }
 }
 
-/// Every propagated kind (all namespaced).
+const fn cluster_scoped(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+) -> Kind {
+    Kind {
+        group,
+        version,
+        kind,
+        plural,
+        namespaced: false,
+        divisible: false,
+        aggregate: Aggregate::None,
+    }
+}
+
+/// Every propagated kind. Cluster-scoped ones are placed only by
+/// ClusterPropagationPolicies; their bindings live in `flotilla-system`.
 pub const KINDS: &[Kind] = &[
     kind(
         "apps",
@@ -138,6 +170,41 @@ pub const KINDS: &[Kind] = &[
         "horizontalpodautoscalers",
         false,
         Aggregate::None,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        false,
+        Aggregate::None,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        false,
+        Aggregate::None,
+    ),
+    cluster_scoped("", "v1", "Namespace", "namespaces"),
+    cluster_scoped(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+    ),
+    cluster_scoped(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+    ),
+    cluster_scoped(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
     ),
 ];
 

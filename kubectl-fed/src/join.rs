@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 
 use crate::federation::FederationArgs;
 
@@ -350,7 +350,7 @@ async fn verify(kubeconfig_yaml: &str) -> anyhow::Result<()> {
 /// Deletes every object Flotilla manages on the member (label
 /// `flotilla.io/managed-by=flotilla`), of every propagated kind. Returns how many.
 async fn remove_placed(federation: &Client, cluster: &Cluster) -> anyhow::Result<usize> {
-    use federation_controller::sync::render::{MANAGED_BY, MANAGED_BY_LABEL};
+    use federation_controller::sync::render::{BINDING_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL};
     let (member, _) = federation_controller::cluster::member_client::client_for(
         federation,
         cluster,
@@ -364,10 +364,14 @@ async fn remove_placed(federation: &Client, cluster: &Cluster) -> anyhow::Result
         let all: Api<kube::api::DynamicObject> =
             Api::all_with(member.clone(), &kind.api_resource());
         for object in all.list(&selector).await?.items {
+            // Namespaces Flotilla made to hold copies belong to no binding:
+            // they may hold the member's own objects by now, so they stay.
+            if !object.annotations().contains_key(BINDING_ANNOTATION) {
+                continue;
+            }
             let namespace = object.metadata.namespace.clone().unwrap_or_default();
             let name = object.metadata.name.clone().unwrap_or_default();
-            let api: Api<kube::api::DynamicObject> =
-                Api::namespaced_with(member.clone(), &namespace, &kind.api_resource());
+            let api = kind.api(member.clone(), &namespace);
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => removed += 1,
                 Err(kube::Error::Api(status)) if status.code == 404 => {}

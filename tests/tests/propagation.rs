@@ -534,3 +534,102 @@ fn failover_after_toleration_with_graceful_purge_and_no_flapping() {
         "replicas flapped back: {rb}"
     );
 }
+
+#[test]
+fn cluster_scoped_kinds_and_replicas_the_members_own() {
+    let up = up();
+    // A ClusterRole and a labelled Namespace, placed by one
+    // ClusterPropagationPolicy on member-1 and member-2.
+    let yaml = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules:\n- {apiGroups: [\"\"], resources: [pods], verbs: [get, list]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-x, labels: {team: x}}\n---\napiVersion: flotilla.io/v1alpha1\nkind: ClusterPropagationPolicy\nmetadata: {name: platform}\nspec:\n  resourceSelectors:\n  - {apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, name: reader}\n  - {apiVersion: v1, kind: Namespace, labelSelector: {matchLabels: {team: x}}}\n  placement:\n    clusterAffinity: {clusterNames: [member-1, member-2]}\n";
+    apply(&up, yaml);
+    wait_for(
+        DEADLINE,
+        "reader and team-x on member-1 and member-2",
+        || {
+            ["member-1", "member-2"]
+                .iter()
+                .all(|m| {
+                    let role = get(&up, m, &["clusterrole", "reader"]);
+                    let ns = get(&up, m, &["namespace", "team-x"]);
+                    role.is_some_and(|r| r["rules"][0]["verbs"][1] == "list")
+                        && ns.is_some_and(|n| n["metadata"]["labels"]["team"] == "x")
+                })
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
+    assert!(
+        get(&up, "member-3", &["clusterrole", "reader"]).is_none(),
+        "member-3 is not in the placement"
+    );
+    // Their bindings live in flotilla-system.
+    let rb = get(
+        &up,
+        "flotilla",
+        &["rb", "reader-clusterrole", "-n", "flotilla-system"],
+    )
+    .expect("the ClusterRole's binding");
+    assert_eq!(rb["spec"]["resource"]["kind"], "ClusterRole");
+    assert!(rb["spec"]["resource"]
+        .get("namespace")
+        .is_none_or(Value::is_null));
+
+    // The members own the replicas of a Deployment annotated
+    // flotilla.io/retain-replicas: set at creation, kept afterwards.
+    let retained = deployment("team-x", "api", 10, "nginx:1").replace(
+        "namespace: team-x}",
+        "namespace: team-x, annotations: {flotilla.io/retain-replicas: \"true\"}}",
+    );
+    apply(
+        &up,
+        &format!(
+            "{retained}{}",
+            policy("team-x", "api", "Deployment", "api", WEIGHTS_1_2_2)
+        ),
+    );
+    wait_replicas(&up, "team-x", "api", [2, 4, 4]);
+    // member-2's autoscaler (played by kubectl) scales its copy.
+    ok(up.kubectl(&[
+        "--context",
+        "member-2",
+        "scale",
+        "deployment/api",
+        "-n",
+        "team-x",
+        "--replicas=7",
+    ]));
+    // A template change re-renders every copy; member-2 keeps its 7.
+    ok(up.kubectl(&[
+        "set",
+        "image",
+        "deployment/api",
+        "-n",
+        "team-x",
+        "app=nginx:2",
+    ]));
+    let image = |m: &str| {
+        get(&up, m, &["deployment", "api", "-n", "team-x"]).and_then(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .map(String::from)
+        })
+    };
+    wait_for(DEADLINE, "nginx:2 on every member", || {
+        MEMBERS
+            .iter()
+            .all(|m| image(m).as_deref() == Some("nginx:2"))
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
+    assert_eq!(member_replicas(&up, "team-x", "api"), [2, 7, 4]);
+
+    // Deleting the ClusterRole at the federation removes its copies.
+    ok(up.kubectl(&["delete", "clusterrole", "reader"]));
+    wait_for(DEADLINE, "reader gone from the members", || {
+        ["member-1", "member-2"]
+            .iter()
+            .all(|m| get(&up, m, &["clusterrole", "reader"]).is_none())
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
+}

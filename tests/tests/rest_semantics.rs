@@ -77,6 +77,38 @@ const KINDS: &[Kind] = &[
         true,
     ),
     k("coordination.k8s.io", "v1", "leases", "Lease", true, false),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "Role",
+        true,
+        false,
+    ),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        false,
+    ),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        false,
+    ),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        false,
+    ),
 ];
 
 const VERBS: &[&str] = &[
@@ -162,6 +194,11 @@ impl Kind {
                                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
                                    "minReplicas": 1, "maxReplicas": 3}}),
             "leases" => json!({"spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}),
+            "roles" | "clusterroles" => json!({"rules": [{"apiGroups": [""],
+                                   "resources": ["pods"], "verbs": ["get"]}]}),
+            "rolebindings" | "clusterrolebindings" => json!({
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}),
             _ => json!({}),
         };
         let mut object = json!({"apiVersion": self.api_version(), "kind": self.kind, "metadata": {"name": name}});

@@ -541,6 +541,7 @@ mod tests {
             "policy",
             "autoscaling",
             "coordination.k8s.io",
+            "rbac.authorization.k8s.io",
             "apiextensions.k8s.io",
         ];
         assert_eq!(names(groups, "name"), expected);

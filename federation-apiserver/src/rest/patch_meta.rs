@@ -190,7 +190,7 @@ static NAMESPACE: Schema = Schema {
     ],
 };
 
-/// ConfigMap, Secret, Event, Ingress, Lease: nothing beyond metadata.
+/// ConfigMap, Secret, Event, Ingress, Lease, RBAC: nothing beyond metadata.
 static METADATA_ONLY: Schema = Schema {
     name: "Object",
     fields: &[object("metadata", &OBJECT_META)],
@@ -343,6 +343,12 @@ pub fn for_kind(group: &str, version: &str, kind: &str) -> Option<&'static Schem
         ("policy", "v1", "PodDisruptionBudget") => &PDB,
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => &HPA,
         ("coordination.k8s.io", "v1", "Lease") => &METADATA_ONLY,
+        // Rules, subjects: no patch strategy (a patch replaces the list).
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding",
+        ) => &METADATA_ONLY,
         // Its lists (versions, columns, conditions) carry no patch strategy.
         ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => &METADATA_ONLY,
         _ => return None,

@@ -185,10 +185,13 @@ pub(super) fn bad(detail: impl std::fmt::Display) -> ApiError {
 /// (`""` for other groups: custom resources have no protobuf form).
 fn message_name(api_version: &str, kind: &str) -> String {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let group = match group.strip_suffix(".k8s.io").unwrap_or(group) {
-        "" => "core",
-        g if g.contains('.') => return String::new(),
-        g => g,
+    // Kubernetes' proto packages are named by the group's first label
+    // (`rbac.authorization.k8s.io` → `k8s.io.api.rbac.v1`).
+    let group = match group.strip_suffix(".k8s.io") {
+        Some(g) => g.split('.').next().unwrap_or(g),
+        None if group.is_empty() => "core",
+        None if group.contains('.') => return String::new(),
+        None => group,
     };
     format!("api.{group}.{version}.{kind}")
 }

@@ -78,6 +78,17 @@ pub fn binding_name(template: &str, kind: &Kind) -> String {
     name
 }
 
+/// Where the binding of a template lives: the template's namespace, or
+/// `flotilla-system` for a cluster-scoped template (whose objects the
+/// scheduler never places, so the names cannot collide).
+pub fn binding_namespace<'a>(template_namespace: &'a str, kind: &Kind) -> &'a str {
+    if kind.namespaced {
+        template_namespace
+    } else {
+        federation_proto::SYSTEM_NAMESPACE
+    }
+}
+
 /// What the scheduler reads of a Cluster.
 pub fn view(cluster: &Cluster) -> ClusterView {
     let status = cluster.status.clone().unwrap_or_default();
@@ -186,12 +197,17 @@ async fn set_finalizer(
 pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Error> {
     let kind = ctx.kind;
     let namespace = meta.namespace().unwrap_or_default();
-    if SYSTEM_NAMESPACES.contains(&namespace.as_str()) {
+    let name = meta.name_any();
+    let system = if kind.namespaced {
+        SYSTEM_NAMESPACES.contains(&namespace.as_str())
+    } else {
+        kind.kind == "Namespace"
+            && (SYSTEM_NAMESPACES.contains(&name.as_str()) || name == "default")
+    };
+    if system {
         return Ok(Action::await_change());
     }
-    let name = meta.name_any();
-    let templates: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &namespace, &kind.api_resource());
+    let templates = kind.api(ctx.client.clone(), &namespace);
     // The cache holds metadata only: read the whole template.
     let Some(template) = templates
         .get_opt(&name)
@@ -200,7 +216,8 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
     else {
         return Ok(Action::await_change());
     };
-    let bindings: Api<ResourceBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let bindings: Api<ResourceBinding> =
+        Api::namespaced(ctx.client.clone(), binding_namespace(&namespace, kind));
     let binding_name = binding_name(&name, kind);
     let current = bindings
         .get_opt(&binding_name)
@@ -279,7 +296,7 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
         resource: ObjectReference {
             api_version: kind.api_version(),
             kind: kind.kind.to_string(),
-            namespace: Some(namespace.clone()),
+            namespace: kind.namespaced.then(|| namespace.clone()),
             name: name.clone(),
             uid: template.uid(),
             resource_version: None,
@@ -319,7 +336,7 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
         }
         None => {
             let mut binding = ResourceBinding::new(&binding_name, spec);
-            binding.metadata.namespace = Some(namespace.clone());
+            binding.metadata.namespace = Some(binding_namespace(&namespace, kind).to_string());
             binding.metadata.annotations = Some(annotations);
             binding.metadata.labels =
                 Some([(KIND_LABEL.to_string(), kind.kind.to_ascii_lowercase())].into());

@@ -317,7 +317,7 @@ async fn sync_cluster(
     let overrides = ctx.overrides.state();
     let rules = rules_for(&overrides, template, kind, &view);
     let template_value = serde_json::to_value(template).unwrap_or(Value::Null);
-    let wanted = match render::render(&template_value, binding_key, replicas, &rules) {
+    let mut wanted = match render::render(&template_value, binding_key, replicas, &rules) {
         Ok(w) => w,
         Err(e) => return fail(format!("overrides: {e}"), false),
     };
@@ -325,8 +325,7 @@ async fn sync_cluster(
     let name = template.name_any();
     ctx.members.watch(&cluster, kind).await;
     let _permit = ctx.members.permit(cluster_name).await;
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &namespace, &kind.api_resource());
+    let api = kind.api(client.clone(), &namespace);
     let copy_key = (
         cluster_name.to_string(),
         kind.kind,
@@ -359,13 +358,22 @@ async fn sync_cluster(
             .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
         if let Some(existing) = &live {
             if !render::is_ours(existing, binding_key)
+                && !render::is_adoptable(existing)
                 && conflict != Some(ConflictResolution::Overwrite)
             {
+                let path = if kind.namespaced {
+                    format!("{namespace}/{name}")
+                } else {
+                    name.clone()
+                };
                 return Err(format!(
-                    "conflict: {} {namespace}/{name} already exists in {cluster_name} and is not Flotilla's \
+                    "conflict: {} {path} already exists in {cluster_name} and is not Flotilla's \
                      (set conflictResolution: Overwrite in the policy to take it over)",
                     kind.kind
                 ));
+            }
+            if render::retains_replicas(&template_value) {
+                render::retain_replicas(&mut wanted, existing);
             }
             if render::contains(existing, &wanted) {
                 let generation = existing
@@ -376,7 +384,7 @@ async fn sync_cluster(
                     .remember_applied(copy_key.clone(), rendering, generation);
                 return Ok(live.map(|l| compact(&l)));
             }
-        } else if !ctx.members.has_namespace(cluster_name, &namespace).await {
+        } else if kind.namespaced && !ctx.members.has_namespace(cluster_name, &namespace).await {
             ensure_namespace(&client, &namespace)
                 .await
                 .map_err(|e| short(&e))?;
@@ -438,7 +446,7 @@ async fn remove_copy(
     let Ok(client) = ctx.members.client(&cluster).await else {
         return false;
     };
-    let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &kind.api_resource());
+    let api = kind.api(client, namespace);
     let work = async {
         match api.get_opt(name).await {
             Ok(Some(object)) => {
@@ -494,7 +502,10 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     let Some(kind) = kinds::find(&resource.api_version, &resource.kind) else {
         return Ok(Action::await_change());
     };
-    let template_ns = resource.namespace.clone().unwrap_or(namespace.clone());
+    let template_ns = match kind.namespaced {
+        true => resource.namespace.clone().unwrap_or(namespace.clone()),
+        false => String::new(),
+    };
     let previous = binding.status.clone().unwrap_or_default();
     let placed: Vec<String> = previous
         .aggregated_status
@@ -529,8 +540,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     }
     set_finalizer(&bindings, &binding, true).await?;
 
-    let templates: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &template_ns, &kind.api_resource());
+    let templates = kind.api(ctx.client.clone(), &template_ns);
     let Some(template) = templates
         .get_opt(&resource.name)
         .await

@@ -14,11 +14,38 @@ pub const BINDING_ANNOTATION: &str = "flotilla.io/binding";
 /// Annotation with the template generation a member copy was rendered from.
 pub const GENERATION_ANNOTATION: &str = "flotilla.io/template-generation";
 
+/// Annotation on a template: the members own `spec.replicas` (each has
+/// its own HorizontalPodAutoscaler, say). Flotilla sets the divided count
+/// when it creates a copy and keeps the member's value from then on.
+pub const RETAIN_REPLICAS_ANNOTATION: &str = "flotilla.io/retain-replicas";
+
+/// Whether `template` asks for its members' replicas to be kept.
+pub fn retains_replicas(template: &Value) -> bool {
+    template
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            RETAIN_REPLICAS_ANNOTATION.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+/// Keeps the member's own `spec.replicas` in `wanted` (see
+/// [`RETAIN_REPLICAS_ANNOTATION`]).
+pub fn retain_replicas(wanted: &mut Value, live: &Value) {
+    if let Some(replicas) = live.pointer("/spec/replicas") {
+        if wanted.pointer("/spec/replicas").is_some() {
+            wanted["spec"]["replicas"] = replicas.clone();
+        }
+    }
+}
+
 /// Annotations never propagated.
 const DROPPED_ANNOTATIONS: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
     "deployment.kubernetes.io/revision",
     "flotilla.io/reschedule",
+    RETAIN_REPLICAS_ANNOTATION,
 ];
 
 /// Renders `template` for one cluster.
@@ -45,11 +72,14 @@ pub fn render(
         "kind": template["kind"],
         "metadata": {
             "name": meta["name"],
-            "namespace": meta["namespace"],
             "labels": labels,
             "annotations": annotations,
         },
     });
+    // Cluster-scoped kinds have none.
+    if let Some(namespace) = meta.get("namespace").filter(|n| n.is_string()) {
+        object["metadata"]["namespace"] = namespace.clone();
+    }
     if let Value::Object(map) = template {
         for (k, v) in map {
             if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status") {
@@ -120,6 +150,24 @@ pub fn contains(live: &Value, wanted: &Value) -> bool {
 }
 
 /// Whether a member object is one Flotilla manages for `binding`.
+/// Whether a member object Flotilla created for no binding in particular
+/// (a namespace made to hold propagated objects) may be taken over by a
+/// binding: labelled as Flotilla's, with no binding annotation.
+pub fn is_adoptable(live: &Value) -> bool {
+    live.pointer(&format!(
+        "/metadata/labels/{}",
+        MANAGED_BY_LABEL.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+        == Some(MANAGED_BY)
+        && live
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                BINDING_ANNOTATION.replace('/', "~1")
+            ))
+            .is_none()
+}
+
 pub fn is_ours(live: &Value, binding: &str) -> bool {
     live.pointer(&format!(
         "/metadata/labels/{}",
@@ -174,6 +222,41 @@ mod tests {
             .is_none());
         assert!(is_ours(&r, "demo/web-deployment"));
         assert!(!is_ours(&r, "demo/other"));
+    }
+
+    #[test]
+    fn cluster_scoped_objects_have_no_namespace_and_auto_namespaces_are_adoptable() {
+        let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "reader"}, "rules": []});
+        let r = render(&role, "flotilla-system/reader-clusterrole", None, &[]).expect("render");
+        assert!(r["metadata"].get("namespace").is_none());
+        assert_eq!(r["rules"], json!([]));
+        let made =
+            json!({"metadata": {"name": "team-x", "labels": {MANAGED_BY_LABEL: MANAGED_BY}}});
+        assert!(is_adoptable(&made) && !is_ours(&made, "flotilla-system/team-x-namespace"));
+        assert!(
+            !is_adoptable(&r),
+            "a copy of a binding is not up for adoption"
+        );
+        assert!(!is_adoptable(&json!({"metadata": {"name": "theirs"}})));
+    }
+
+    #[test]
+    fn retained_replicas_come_from_the_member() {
+        let mut template = deployment();
+        assert!(!retains_replicas(&template));
+        template["metadata"]["annotations"][RETAIN_REPLICAS_ANNOTATION] = json!("true");
+        assert!(retains_replicas(&template));
+        let mut wanted = render(&template, "b", Some(4), &[]).expect("render");
+        assert!(wanted["metadata"]["annotations"]
+            .get(RETAIN_REPLICAS_ANNOTATION)
+            .is_none());
+        let mut live = wanted.clone();
+        live["spec"]["replicas"] = json!(7);
+        assert!(!contains(&live, &wanted));
+        retain_replicas(&mut wanted, &live);
+        assert_eq!(wanted["spec"]["replicas"], 7);
+        assert!(contains(&live, &wanted));
     }
 
     #[test]

@@ -24,6 +24,8 @@ ROOTS = [
     "api.networking.v1.Ingress", "api.policy.v1.PodDisruptionBudget",
     "api.autoscaling.v2.HorizontalPodAutoscaler", "api.coordination.v1.Lease",
     "api.authorization.v1.SelfSubjectAccessReview",
+    "api.rbac.v1.Role", "api.rbac.v1.RoleBinding", "api.rbac.v1.ClusterRole",
+    "api.rbac.v1.ClusterRoleBinding",
 ]
 # Decoded by hand in protobuf.rs: their fields are not listed.
 SPECIAL = {
