@@ -457,9 +457,21 @@ async fn main() -> Result<()> {
                 })
                 .collect()
         });
+        let cpu0 = (
+            stats::process_cpu(Some(controller_pid)),
+            stats::process_cpu(Some(federation.pid)),
+            stats::process_cpu(None),
+        );
         let (began, starts) =
             apply_all(endpoints.clone(), work, cli.deployments, cli.clients).await?;
         let done = wait_seen(&seens, &direct_names, &groups, Duration::from_secs(600)).await?;
+        let cpu1 = (
+            stats::process_cpu(Some(controller_pid)),
+            stats::process_cpu(Some(federation.pid)),
+            stats::process_cpu(None),
+        );
+        println!("direct phase: CPU: controller {:.1} s, federation API server {:.1} s, members + bench {:.1} s",
+            (cpu1.0 - cpu0.0).as_secs_f64(), (cpu1.1 - cpu0.1).as_secs_f64(), (cpu1.2 - cpu0.2).as_secs_f64());
         let mut l: Vec<Duration> = done
             .iter()
             .zip(&starts)

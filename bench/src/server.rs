@@ -64,12 +64,23 @@ impl ServerGuard {
                 .tempdir()?,
         };
         let data_dir = tempdir.path().to_path_buf();
-        let log = std::fs::File::create(data_dir.join("apiserver.log"))?;
+        // FLOTILLA_BENCH_REQUEST_LOG=FILE: every request the server answers,
+        // logged to FILE (for counting requests per operation).
+        let (log, level) = match std::env::var_os("FLOTILLA_BENCH_REQUEST_LOG") {
+            Some(path) => (
+                std::fs::File::create(path)?,
+                "warn,federation_apiserver::server=debug",
+            ),
+            None => (
+                std::fs::File::create(data_dir.join("apiserver.log"))?,
+                "warn",
+            ),
+        };
         let child = Command::new(binary)
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", "127.0.0.1:0", "--storage", "embedded"])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

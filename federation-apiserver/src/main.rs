@@ -3,6 +3,11 @@
 use clap::Parser;
 use federation_apiserver::server::{self, ServerConfig};
 
+/// mimalloc: the server allocates and frees many small JSON values per
+/// request; glibc malloc was a third of its CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Flotilla's Kubernetes-compatible federation API server.
 #[derive(Parser)]
 #[command(version, about)]

@@ -150,19 +150,20 @@ pub async fn run_controllers(client: kube::Client, identity: String, stop: watch
     let caches = caches::Caches::start(&client, stop.clone()).await;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(cluster::run(client.clone(), identity, stop.clone()));
+    // The sync's binding reflector; the scheduler reads it too.
+    let (bindings, binding_writer) = kube::runtime::reflector::store();
     tasks.spawn(sync::run(
         client.clone(),
-        caches.clusters.clone(),
-        caches.overrides.clone(),
+        caches.clone(),
+        binding_writer,
         stop.clone(),
     ));
     for kind in kinds::KINDS {
         tasks.spawn(scheduler::controller::run(
             client.clone(),
             kind,
-            caches.clusters.clone(),
-            caches.policies.clone(),
-            caches.cluster_policies.clone(),
+            caches.clone(),
+            bindings.clone(),
             stop.clone(),
         ));
     }

@@ -274,7 +274,7 @@ impl Members {
         let value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
         let generation = object.metadata.generation.unwrap_or(0);
         let binding = object.annotations().get(BINDING_ANNOTATION).cloned();
-        let compact = crate::sync::compact(&value);
+        let compact = crate::sync::compact(&value).to_string().into_boxed_str();
         records.copies.insert(
             key,
             CopyRecord {
@@ -286,6 +286,47 @@ impl Members {
     }
 }
 
+/// How long member events for one binding are gathered into one trigger.
+pub const TRIGGER_WINDOW: Duration = Duration::from_millis(500);
+
+/// Merges the member triggers of each binding that arrive within `window`
+/// of the first into one: a copy whose status moves through several states
+/// while its replicas start (and three copies doing so at once) costs one
+/// sync pass, not one per event.
+///
+/// # Caveats
+/// Drift repair and status aggregation wait up to `window` longer.
+pub fn coalesce(
+    mut triggers: mpsc::UnboundedReceiver<ObjectRef<ResourceBinding>>,
+    window: Duration,
+) -> mpsc::UnboundedReceiver<ObjectRef<ResourceBinding>> {
+    let (out, merged) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut pending = std::collections::HashSet::new();
+        while let Some(first) = triggers.recv().await {
+            pending.insert(first);
+            let flush = tokio::time::Instant::now() + window;
+            loop {
+                tokio::select! {
+                    next = triggers.recv() => match next {
+                        Some(binding) => {
+                            pending.insert(binding);
+                        }
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(flush) => break,
+                }
+            }
+            for binding in pending.drain() {
+                if out.send(binding).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    merged
+}
+
 /// A managed member copy: (cluster, kind, namespace, name).
 pub type CopyKey = (String, &'static str, String, String);
 
@@ -294,8 +335,16 @@ pub type CopyKey = (String, &'static str, String, String);
 pub struct CopyRecord {
     pub generation: i64,
     pub binding: Option<String>,
-    /// Metadata the status aggregation reads and the status summary.
-    pub compact: serde_json::Value,
+    /// Metadata the status aggregation reads and the status summary, as
+    /// JSON text (a third of the memory of a parsed value).
+    pub compact: Box<str>,
+}
+
+impl CopyRecord {
+    /// The compact object (see [`crate::sync::compact`]).
+    pub fn object(&self) -> serde_json::Value {
+        serde_json::from_str(&self.compact).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 #[derive(Default)]
@@ -305,4 +354,39 @@ struct Records {
     synced: std::collections::HashSet<(String, &'static str)>,
     /// (hash of the rendering, resulting member generation) per copy.
     applied: HashMap<CopyKey, (u64, i64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn triggers_within_the_window_become_one_per_binding() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut merged = coalesce(rx, Duration::from_secs(60));
+        let a = ObjectRef::<ResourceBinding>::new("a").within("ns");
+        let b = ObjectRef::<ResourceBinding>::new("b").within("ns");
+        for r in [&a, &a, &b, &a, &b] {
+            tx.send(r.clone()).expect("send");
+        }
+        // Closing the input flushes what is pending and ends the output.
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(r) = merged.recv().await {
+            got.push(r.name);
+        }
+        got.sort();
+        assert_eq!(got, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_trigger_after_the_window_is_not_lost() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut merged = coalesce(rx, Duration::from_millis(10));
+        let a = ObjectRef::<ResourceBinding>::new("a").within("ns");
+        tx.send(a.clone()).expect("send");
+        assert_eq!(merged.recv().await.map(|r| r.name), Some("a".into()));
+        tx.send(a.clone()).expect("send");
+        assert_eq!(merged.recv().await.map(|r| r.name), Some("a".into()));
+    }
 }

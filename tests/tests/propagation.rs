@@ -623,6 +623,22 @@ fn cluster_scoped_kinds_and_replicas_the_members_own() {
     .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
     assert_eq!(member_replicas(&up, "team-x", "api"), [2, 7, 4]);
 
+    // A change of the ClusterRole reaches its copies.
+    apply(
+        &up,
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules:\n- {apiGroups: [\"\"], resources: [pods], verbs: [get, list, watch]}\n",
+    );
+    wait_for(DEADLINE, "the new rule on member-1 and member-2", || {
+        ["member-1", "member-2"]
+            .iter()
+            .all(|m| {
+                get(&up, m, &["clusterrole", "reader"])
+                    .is_some_and(|r| r["rules"][0]["verbs"][2] == "watch")
+            })
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
+
     // Deleting the ClusterRole at the federation removes its copies.
     ok(up.kubectl(&["delete", "clusterrole", "reader"]));
     wait_for(DEADLINE, "reader gone from the members", || {
@@ -631,5 +647,26 @@ fn cluster_scoped_kinds_and_replicas_the_members_own() {
             .all(|m| get(&up, m, &["clusterrole", "reader"]).is_none())
             .then_some(())
     })
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
+
+    // The README's example does what it says.
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/examples/platform-rbac.yaml"
+    );
+    apply(&up, &std::fs::read_to_string(example).expect("the example"));
+    // (Its policy moves the test's `api` off member-3.)
+    wait_for(
+        DEADLINE,
+        "pod-reader and api on member-1 and member-2 only",
+        || {
+            (["member-1", "member-2"].iter().all(|m| {
+                get(&up, m, &["clusterrole", "pod-reader"]).is_some()
+                    && get(&up, m, &["deployment", "api", "-n", "team-x"]).is_some()
+            }) && get(&up, "member-3", &["deployment", "api", "-n", "team-x"]).is_none()
+                && get(&up, "member-3", &["clusterrole", "pod-reader"]).is_none())
+            .then_some(())
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
 }

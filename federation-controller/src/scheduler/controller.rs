@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use federation_proto::binding::{ObjectReference, ResourceBindingSpec, ResourceBindingStatus};
 use federation_proto::{Cluster, ClusterPropagationPolicy, PropagationPolicy, ResourceBinding};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -41,6 +41,9 @@ pub const TEMPLATE_FINALIZER: &str = "flotilla.io/propagation";
 pub const RESCHEDULE_ANNOTATION: &str = "flotilla.io/reschedule";
 /// Annotation on the binding: the reschedule value last honoured.
 pub const RESCHEDULED_ANNOTATION: &str = "flotilla.io/rescheduled";
+/// Annotation on bindings: a hash of `spec.decisions`, which the shared
+/// binding cache does not keep (a tenth of a binding per member cluster).
+pub const DECISIONS_HASH_ANNOTATION: &str = "flotilla.io/decisions-hash";
 /// Label on bindings: the template's kind (lowercase).
 pub const KIND_LABEL: &str = "flotilla.io/kind";
 
@@ -69,6 +72,10 @@ pub struct Context {
     pub clusters: Store<Cluster>,
     pub policies: Store<PropagationPolicy>,
     pub cluster_policies: Store<ClusterPropagationPolicy>,
+    /// The sync controller's view of the bindings (read instead of asking
+    /// the server; a stale one makes the write fail with a conflict, and
+    /// the reconcile is retried).
+    pub bindings: Store<ResourceBinding>,
 }
 
 /// The binding of a template: `NAME-KIND`.
@@ -76,6 +83,16 @@ pub fn binding_name(template: &str, kind: &Kind) -> String {
     let mut name = format!("{template}-{}", kind.kind.to_ascii_lowercase());
     name.truncate(253);
     name
+}
+
+/// A stable hash of a binding's decisions (see [`DECISIONS_HASH_ANNOTATION`]).
+pub fn decisions_hash(decisions: &[federation_proto::binding::ClusterDecision]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(decisions)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// Where the binding of a template lives: the template's namespace, or
@@ -219,10 +236,16 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
     let bindings: Api<ResourceBinding> =
         Api::namespaced(ctx.client.clone(), binding_namespace(&namespace, kind));
     let binding_name = binding_name(&name, kind);
-    let current = bindings
-        .get_opt(&binding_name)
-        .await
-        .map_err(api_error("reading binding", &binding_name))?;
+    let current = match ctx.bindings.wait_until_ready().now_or_never() {
+        Some(Ok(())) => ctx
+            .bindings
+            .get(&ObjectRef::new(&binding_name).within(binding_namespace(&namespace, kind)))
+            .map(|b| ResourceBinding::clone(&b)),
+        _ => bindings
+            .get_opt(&binding_name)
+            .await
+            .map_err(api_error("reading binding", &binding_name))?,
+    };
 
     let deleting = template.metadata.deletion_timestamp.is_some();
     let labels = template.labels().clone();
@@ -242,6 +265,22 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
     };
     let Some(policy) = matched else {
         // Not (or no longer) placed: the binding goes, then the finalizer.
+        // The cache may lag behind a binding just created: ask the server
+        // before letting the template go.
+        let current = match current {
+            Some(b) => Some(b),
+            None if template
+                .finalizers()
+                .iter()
+                .any(|f| f == TEMPLATE_FINALIZER) =>
+            {
+                bindings
+                    .get_opt(&binding_name)
+                    .await
+                    .map_err(api_error("reading binding", &binding_name))?
+            }
+            None => None,
+        };
         if let Some(binding) = &current {
             if binding.metadata.deletion_timestamp.is_none() {
                 bindings
@@ -313,6 +352,10 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
             .and_then(|f| f.purge_mode.clone()),
     };
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+    annotations.insert(
+        DECISIONS_HASH_ANNOTATION.to_string(),
+        decisions_hash(&spec.decisions),
+    );
     if let Some(value) = &asked {
         if fresh || honoured.as_ref() == Some(value) {
             annotations.insert(RESCHEDULED_ANNOTATION.to_string(), value.clone());
@@ -323,13 +366,28 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
             let same_annotations = annotations
                 .iter()
                 .all(|(k, v)| binding.annotations().get(k) == Some(v));
-            if binding.spec != spec || !same_annotations {
+            // The cached binding has no decisions: their hash stands in.
+            let same_spec = ResourceBindingSpec {
+                decisions: Vec::new(),
+                ..spec.clone()
+            } == ResourceBindingSpec {
+                decisions: Vec::new(),
+                ..binding.spec.clone()
+            };
+            if !same_spec || !same_annotations {
                 binding.spec = spec;
                 binding.annotations_mut().extend(annotations);
-                bindings
+                match bindings
                     .replace(&binding_name, &PostParams::default(), &binding)
                     .await
-                    .map_err(api_error("updating binding", &binding_name))?
+                {
+                    Ok(b) => b,
+                    // The cached binding was stale: again, once it caught up.
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        return Ok(Action::requeue(Duration::from_millis(200)))
+                    }
+                    Err(e) => return Err(api_error("updating binding", &binding_name)(e)),
+                }
             } else {
                 binding
             }
@@ -337,13 +395,19 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
         None => {
             let mut binding = ResourceBinding::new(&binding_name, spec);
             binding.metadata.namespace = Some(binding_namespace(&namespace, kind).to_string());
+            // The sync's finalizer from the start (saves it a write).
+            binding.metadata.finalizers = Some(vec![crate::sync::BINDING_FINALIZER.to_string()]);
             binding.metadata.annotations = Some(annotations);
             binding.metadata.labels =
                 Some([(KIND_LABEL.to_string(), kind.kind.to_ascii_lowercase())].into());
-            bindings
-                .create(&PostParams::default(), &binding)
-                .await
-                .map_err(api_error("creating binding", &binding_name))?
+            match bindings.create(&PostParams::default(), &binding).await {
+                Ok(b) => b,
+                // Created moments ago, not in the cache yet.
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    return Ok(Action::requeue(Duration::from_millis(200)))
+                }
+                Err(e) => return Err(api_error("creating binding", &binding_name)(e)),
+            }
         }
     };
     set_scheduled(&bindings, &written, condition).await?;
@@ -430,17 +494,19 @@ pub fn error_policy(template: Arc<Meta>, error: &Error, _ctx: Arc<Context>) -> A
 pub async fn run(
     client: Client,
     kind: &'static Kind,
-    clusters: Store<Cluster>,
-    policies: Store<PropagationPolicy>,
-    cluster_policies: Store<ClusterPropagationPolicy>,
+    caches: crate::caches::Caches,
+    bindings: Store<ResourceBinding>,
     mut stop: watch::Receiver<bool>,
 ) {
+    use crate::caches::Change;
     let api: Api<Meta> = Api::all_with(client.clone(), &kind.api_resource());
     let writer = kube::runtime::reflector::store::Writer::<Meta>::new(kind.api_resource());
     let templates = writer.as_reader();
     // Only what placement reads triggers it, not the status the sync writes.
     let changes = watcher(api, watcher::Config::default())
         .default_backoff()
+        // Nothing reads them; they are most of a template's metadata.
+        .modify(|t| t.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(placement_inputs, Default::default());
@@ -470,62 +536,66 @@ pub async fn run(
     let seen: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let on_cluster = {
         let everything = everything.clone();
-        move |cluster: Cluster| {
-            let print = fingerprint(&cluster);
-            let changed = seen
-                .lock()
-                .map(|mut seen| {
-                    seen.insert(cluster.name_any(), print.clone()).as_ref() != Some(&print)
-                })
-                .unwrap_or(true);
-            if changed {
-                everything()
-            } else {
-                Vec::new()
+        move |change: Change<Cluster>| match change {
+            Change::Object(cluster) => {
+                let print = fingerprint(&cluster);
+                let changed = seen
+                    .lock()
+                    .map(|mut seen| {
+                        seen.insert(cluster.name_any(), print.clone()).as_ref() != Some(&print)
+                    })
+                    .unwrap_or(true);
+                if changed {
+                    everything()
+                } else {
+                    Vec::new()
+                }
             }
+            Change::Lagged => everything(),
         }
     };
-    let names_kind = move |selectors: &[federation_proto::policy::ResourceSelector]| {
-        selectors
-            .iter()
-            .any(|s| s.kind == kind.kind && s.api_version == kind.api_version())
+    // Any change of a policy may add or remove templates of this kind
+    // (including a selector that no longer names it).
+    let on_policy = {
+        let in_namespace = in_namespace.clone();
+        move |change: Change<PropagationPolicy>| match change {
+            Change::Object(p) => in_namespace(p.namespace()),
+            Change::Lagged => in_namespace(None),
+        }
+    };
+    let on_cluster_policy = {
+        let in_namespace = in_namespace.clone();
+        move |_: Change<ClusterPropagationPolicy>| in_namespace(None)
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
         kind,
-        clusters,
-        policies,
-        cluster_policies,
+        clusters: caches.clusters.clone(),
+        policies: caches.policies.clone(),
+        cluster_policies: caches.cluster_policies.clone(),
+        bindings,
     });
-    let pp_namespaced = in_namespace.clone();
+    // Triggered from the caches' own streams, so the reconcile reads the
+    // change that triggered it.
+    let triggers = futures::stream::select_all([
+        caches
+            .cluster_changes
+            .subscribe()
+            .flat_map(move |c| futures::stream::iter(on_cluster(c)))
+            .boxed(),
+        caches
+            .policy_changes
+            .subscribe()
+            .flat_map(move |c| futures::stream::iter(on_policy(c)))
+            .boxed(),
+        caches
+            .cluster_policy_changes
+            .subscribe()
+            .flat_map(move |c| futures::stream::iter(on_cluster_policy(c)))
+            .boxed(),
+    ]);
     controller
-        .watches(
-            Api::<Cluster>::all(client.clone()),
-            watcher::Config::default(),
-            on_cluster,
-        )
-        .watches(
-            Api::<PropagationPolicy>::all(client.clone()),
-            watcher::Config::default(),
-            move |p| {
-                if names_kind(&p.spec.policy.resource_selectors) {
-                    pp_namespaced(p.namespace())
-                } else {
-                    Vec::new()
-                }
-            },
-        )
-        .watches(
-            Api::<ClusterPropagationPolicy>::all(client.clone()),
-            watcher::Config::default(),
-            move |p| {
-                if names_kind(&p.spec.policy.resource_selectors) {
-                    in_namespace(None)
-                } else {
-                    Vec::new()
-                }
-            },
-        )
+        .reconcile_on(triggers)
         .graceful_shutdown_on(async move {
             let _ = stop.wait_for(|s| *s).await;
         })

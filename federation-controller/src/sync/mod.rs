@@ -343,8 +343,8 @@ async fn sync_cluster(
             && record.binding.as_deref() == Some(binding_key)
         {
             return Outcome {
-                status: member_status(cluster_name, true, None, Some(&record.compact)),
-                object: Some(record.compact),
+                status: member_status(cluster_name, true, None, Some(&record.object())),
+                object: Some(record.object()),
                 retry: false,
                 unknown: false,
             };
@@ -765,12 +765,15 @@ fn sync_inputs(binding: &ResourceBinding) -> Option<u64> {
 }
 
 /// Runs the sync controller until `stop` turns true.
+///
+/// `bindings` fills the binding store the scheduler reads too.
 pub async fn run(
     client: Client,
-    clusters: Store<Cluster>,
-    overrides: Store<OverridePolicy>,
+    caches: crate::caches::Caches,
+    bindings: kube::runtime::reflector::store::Writer<ResourceBinding>,
     mut stop: watch::Receiver<bool>,
 ) {
+    use crate::caches::Change;
     use kube::runtime::WatchStreamExt;
     let (members, triggers) = Members::new(client.clone());
     // Templates: their propagated content (spec, labels, annotations)
@@ -792,16 +795,24 @@ pub async fn run(
     let ctx = Arc::new(Context {
         client: client.clone(),
         members,
-        clusters,
-        overrides,
+        clusters: caches.clusters.clone(),
+        overrides: caches.overrides.clone(),
     });
-    let bindings: Api<ResourceBinding> = Api::all(client.clone());
-    let (store, writer) = kube::runtime::reflector::store();
-    let binding_changes = watcher(bindings, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(sync_inputs, Default::default());
+    let store = bindings.as_reader();
+    let binding_changes = watcher(
+        Api::<ResourceBinding>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    // Neither controller reads these from the cache (the scheduler
+    // compares the decisions' hash annotation instead).
+    .modify(|b| {
+        b.managed_fields_mut().clear();
+        b.spec.decisions = Vec::new();
+    })
+    .reflect(bindings)
+    .applied_objects()
+    .predicate_filter(sync_inputs, Default::default());
     let controller = Controller::for_stream(binding_changes, store.clone()).with_config(
         kube::runtime::controller::Config::default()
             .concurrency(SYNC_CONCURRENCY)
@@ -818,7 +829,10 @@ pub async fn run(
     let readiness: Arc<std::sync::Mutex<BTreeMap<String, bool>>> = Arc::default();
     let on_cluster = {
         let all = all_bindings.clone();
-        move |cluster: Cluster| {
+        move |change: Change<Cluster>| {
+            let Change::Object(cluster) = change else {
+                return all();
+            };
             let ready = cluster.is_ready();
             let changed = readiness
                 .lock()
@@ -834,25 +848,35 @@ pub async fn run(
     let template_triggers = futures::stream::select_all(template_changes).filter_map(|event| {
         std::future::ready(event.ok().map(
             |(kind, t): (&'static Kind, kube::api::PartialObjectMeta<DynamicObject>)| {
-                let binding = crate::scheduler::controller::binding_name(&t.name_any(), kind);
+                use crate::scheduler::controller::{binding_name, binding_namespace};
+                let binding = binding_name(&t.name_any(), kind);
+                let namespace = t.namespace().unwrap_or_default();
                 kube::runtime::reflector::ObjectRef::new(&binding)
-                    .within(&t.namespace().unwrap_or_default())
+                    .within(binding_namespace(&namespace, kind))
             },
         ))
     });
-    let member_triggers = UnboundedReceiverStream::new(triggers);
+    let member_triggers = UnboundedReceiverStream::new(crate::members::coalesce(
+        triggers,
+        crate::members::TRIGGER_WINDOW,
+    ));
+    // Cluster and override changes come from the caches' own streams, so a
+    // reconcile reads the change that triggered it.
+    let cluster_triggers = caches
+        .cluster_changes
+        .subscribe()
+        .flat_map(move |c| futures::stream::iter(on_cluster(c)));
+    let override_triggers = caches
+        .override_changes
+        .subscribe()
+        .flat_map(move |_| futures::stream::iter(all_bindings()));
     controller
-        .watches(
-            Api::<Cluster>::all(client.clone()),
-            watcher::Config::default(),
-            on_cluster,
-        )
-        .watches(
-            Api::<OverridePolicy>::all(client.clone()),
-            watcher::Config::default(),
-            move |_| all_bindings(),
-        )
-        .reconcile_on(futures::stream::select(template_triggers, member_triggers))
+        .reconcile_on(futures::stream::select_all([
+            template_triggers.boxed(),
+            member_triggers.boxed(),
+            cluster_triggers.boxed(),
+            override_triggers.boxed(),
+        ]))
         .graceful_shutdown_on(async move {
             let _ = stop.wait_for(|s| *s).await;
         })
