@@ -506,7 +506,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         true => resource.namespace.clone().unwrap_or(namespace.clone()),
         false => String::new(),
     };
-    let previous = binding.status.clone().unwrap_or_default();
+    let previous = expanded_status(&binding);
     let placed: Vec<String> = previous
         .aggregated_status
         .iter()
@@ -673,7 +673,7 @@ async fn write_status(
     binding: &ResourceBinding,
     statuses: Vec<MemberStatus>,
 ) -> Result<(), Error> {
-    let old = binding.status.clone().unwrap_or_default();
+    let old = expanded_status(binding);
     let applied = statuses
         .iter()
         .filter(|s| s.applied && s.health.as_deref() != Some("Unknown"))
@@ -745,6 +745,38 @@ async fn write_status(
     Ok(())
 }
 
+/// How the binding cache keeps each cluster's status summary: as its JSON
+/// text (a parsed `Value` tree takes several times the memory).
+///
+/// # Caveats
+/// A cached binding's `aggregatedStatus[].status` is a JSON string; read it
+/// through [`expanded_status`].
+fn compact_cached(binding: &mut ResourceBinding) {
+    for s in binding
+        .status
+        .iter_mut()
+        .flat_map(|st| st.aggregated_status.iter_mut())
+    {
+        if let Some(v) = s.status.take() {
+            s.status = Some(match v {
+                Value::String(text) => Value::String(text),
+                v => Value::String(v.to_string()),
+            });
+        }
+    }
+}
+
+/// The status of a (cached) binding with every summary parsed again.
+fn expanded_status(binding: &ResourceBinding) -> federation_proto::binding::ResourceBindingStatus {
+    let mut status = binding.status.clone().unwrap_or_default();
+    for s in &mut status.aggregated_status {
+        if let Some(Value::String(text)) = &s.status {
+            s.status = serde_json::from_str(text).ok();
+        }
+    }
+    status
+}
+
 pub fn error_policy(binding: Arc<ResourceBinding>, error: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(binding = %binding.name_any(), %error, "sync failed");
     Action::requeue(Duration::from_secs(2))
@@ -809,6 +841,7 @@ pub async fn run(
     .modify(|b| {
         b.managed_fields_mut().clear();
         b.spec.decisions = Vec::new();
+        compact_cached(b);
     })
     .reflect(bindings)
     .applied_objects()
@@ -883,4 +916,56 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use federation_proto::binding::{ObjectReference, ResourceBindingSpec, ResourceBindingStatus};
+
+    #[test]
+    fn cached_summaries_are_text_and_read_back_the_same() {
+        let summary = summary(&json!({"replicas": 2, "readyReplicas": 1, "ignored": "x",
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                "message": "long text", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}));
+        assert!(summary.get("ignored").is_none());
+        assert!(summary["conditions"][0].get("message").is_none());
+        let mut binding = ResourceBinding::new(
+            "web-deployment",
+            ResourceBindingSpec {
+                resource: ObjectReference {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    namespace: Some("shop".into()),
+                    name: "web".into(),
+                    uid: None,
+                    resource_version: None,
+                },
+                replicas: 2,
+                clusters: Vec::new(),
+                policy: None,
+                decisions: Vec::new(),
+                conflict_resolution: None,
+                purge_mode: None,
+            },
+        );
+        binding.status = Some(ResourceBindingStatus {
+            aggregated_status: vec![member_status(
+                "m1",
+                true,
+                None,
+                Some(&json!({"status": summary})),
+            )],
+            ..Default::default()
+        });
+        let original = binding.status.clone().expect("status");
+        compact_cached(&mut binding);
+        let cached = &binding.status.as_ref().expect("status").aggregated_status[0];
+        assert!(
+            matches!(cached.status, Some(Value::String(_))),
+            "{cached:?}"
+        );
+        compact_cached(&mut binding);
+        assert_eq!(expanded_status(&binding), original);
+    }
 }
