@@ -9,6 +9,7 @@
 
 pub mod federation;
 pub mod join;
+pub mod maintenance;
 pub mod sim;
 pub mod up;
 
@@ -35,6 +36,11 @@ pub enum Command {
     Join(join::JoinArgs),
     /// Remove a member cluster and its stored credentials.
     Unjoin(join::UnjoinArgs),
+    /// Mark a member unschedulable: nothing new is placed there; what it
+    /// runs stays.
+    Cordon(maintenance::CordonArgs),
+    /// Make a cordoned member schedulable again.
+    Uncordon(maintenance::CordonArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level.
@@ -63,6 +69,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args).await,
         Command::Join(args) => join::join(args).await,
         Command::Unjoin(args) => join::unjoin(args).await,
+        Command::Cordon(args) => maintenance::set_unschedulable(args, true).await,
+        Command::Uncordon(args) => maintenance::set_unschedulable(args, false).await,
     }
 }
 

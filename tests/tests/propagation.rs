@@ -297,14 +297,31 @@ fn spread_taints_cordon_and_overrides() {
         "-p",
         r#"{"spec":{"taints":[{"key":"maintenance","effect":"NoSchedule"}]}}"#,
     ]));
-    ok(up.kubectl(&[
-        "patch",
-        "cluster",
-        "member-2",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"unschedulable":true}}"#,
-    ]));
+    let two_before = member_replicas(&up, "rules", "two");
+    let fed_ok = |args: &[&str]| {
+        let out = up.fed(args);
+        assert!(
+            out.status.success(),
+            "kubectl fed {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        fed_ok(&["cordon", "member-2"]).trim(),
+        "cluster/member-2 cordoned"
+    );
+    assert_eq!(
+        fed_ok(&["cordon", "member-2"]).trim(),
+        "cluster/member-2 already cordoned"
+    );
+    let missing = up.fed(&["cordon", "member-9"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no cluster named member-9"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
     apply(
         &up,
         &format!(
@@ -331,6 +348,14 @@ fn spread_taints_cordon_and_overrides() {
             && reasons.contains("cordoned"),
         "{reasons}"
     );
+    // What the cordoned member ran stays where it was.
+    assert_eq!(member_replicas(&up, "rules", "two"), two_before);
+    // Uncordoned, it takes copies again (Duplicated goes to every eligible member).
+    assert_eq!(
+        fed_ok(&["uncordon", "member-2"]).trim(),
+        "cluster/member-2 uncordoned"
+    );
+    wait_replicas(&up, "rules", "plain", [0, 1, 1]);
 
     // Overrides reach only the clusters they target.
     let op = "---\napiVersion: flotilla.io/v1alpha1\nkind: OverridePolicy\nmetadata: {name: eu, namespace: rules}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: tolerant}]\n  overrideRules:\n  - targetCluster: {clusterNames: [member-3]}\n    overriders:\n      imageOverrider: [{component: Registry, operator: replace, value: mirror.example}]\n      labelsOverrider: [{operator: add, value: {zone-note: south}}]\n";
