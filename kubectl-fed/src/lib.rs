@@ -39,8 +39,11 @@ pub enum Command {
     /// Mark a member unschedulable: nothing new is placed there; what it
     /// runs stays.
     Cordon(maintenance::CordonArgs),
-    /// Make a cordoned member schedulable again.
+    /// Make a cordoned member schedulable again (and end a drain).
     Uncordon(maintenance::CordonArgs),
+    /// Move every replica Flotilla placed on a member to the others, new
+    /// copies ready before old ones go; returns once the member is empty.
+    Drain(maintenance::DrainArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level.
@@ -71,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Unjoin(args) => join::unjoin(args).await,
         Command::Cordon(args) => maintenance::set_unschedulable(args, true).await,
         Command::Uncordon(args) => maintenance::set_unschedulable(args, false).await,
+        Command::Drain(args) => maintenance::drain(args).await,
     }
 }
 

@@ -187,4 +187,18 @@ impl Cluster {
     pub fn is_ready(&self) -> bool {
         self.ready_condition().is_some_and(|c| c.status == "True")
     }
+
+    /// Whether `kubectl fed drain` asked for this cluster to be emptied
+    /// (annotation [`DRAIN_ANNOTATION`]).
+    pub fn is_draining(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(DRAIN_ANNOTATION))
+    }
 }
+
+/// Annotation on a Cluster being drained (value: when the drain was asked
+/// for). The scheduler moves every replica off it; the sync removes each old
+/// copy only once the replacements are fully available.
+pub const DRAIN_ANNOTATION: &str = "flotilla.io/drain";

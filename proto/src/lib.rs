@@ -18,7 +18,7 @@ pub mod policy;
 mod schema;
 
 pub use binding::ResourceBinding;
-pub use cluster::Cluster;
+pub use cluster::{Cluster, DRAIN_ANNOTATION};
 pub use override_policy::OverridePolicy;
 pub use policy::{ClusterPropagationPolicy, PropagationPolicy};
 

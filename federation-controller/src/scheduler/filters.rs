@@ -21,6 +21,8 @@ pub struct ClusterView {
     /// How long it has not been Ready (`None` while Ready).
     pub not_ready_for: Option<Duration>,
     pub unschedulable: bool,
+    /// Being drained: holds nothing, not even what it ran.
+    pub draining: bool,
     pub taints: Vec<Taint>,
     /// Free pods, when the cluster reports capacity.
     pub available_pods: Option<i64>,

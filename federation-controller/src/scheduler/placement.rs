@@ -205,6 +205,15 @@ pub fn schedule(req: &Request, clusters: &[ClusterView]) -> Result<Scheduled, Un
             ));
             continue;
         }
+        if c.draining {
+            decisions.push(decision(
+                &c.name,
+                false,
+                "draining: its replicas move to the other clusters",
+                None,
+            ));
+            continue;
+        }
         if c.unschedulable {
             if kept {
                 decisions.push(decision(

@@ -382,3 +382,24 @@ fn a_new_cluster_moves_nothing_running() {
     assert_eq!(out.iter().map(|(_, r)| r).sum::<i32>(), 8);
     assert!(out.iter().any(|(n, r)| n == "m4" && *r >= 1), "{out:?}");
 }
+
+#[test]
+fn a_draining_cluster_hands_every_replica_to_the_others() {
+    let p = weights(&[("m1", 1), ("m2", 2), ("m3", 2)]);
+    let before = run(&p, 10, &three(), &[]);
+    assert_eq!(before, pairs(&[("m1", 2), ("m2", 4), ("m3", 4)]));
+    let mut clusters = three();
+    clusters[1].draining = true;
+    clusters[1].unschedulable = true;
+    let after = run(&p, 10, &clusters, &targets(&before));
+    assert!(after.iter().all(|(n, _)| n != "m2"), "{after:?}");
+    assert_eq!(after.iter().map(|(_, r)| r).sum::<i32>(), 10, "{after:?}");
+    // Duplicated: the copy there goes, the others stay.
+    let dup = run(
+        &Placement::default(),
+        1,
+        &clusters,
+        &targets(&pairs(&[("m2", 1)])),
+    );
+    assert_eq!(dup, pairs(&[("m1", 1), ("m3", 1)]));
+}

@@ -197,6 +197,29 @@ fn member_status(
     }
 }
 
+/// Whether a copy (compact object) runs all `replicas` of the current
+/// generation and they are available; kinds without divisible replicas
+/// count as fully available when healthy.
+fn fully_available(object: Option<&Value>, replicas: i32, kind: &Kind) -> bool {
+    let Some(object) = object else {
+        return false;
+    };
+    let status = &object["status"];
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64);
+    let observed = status.get("observedGeneration").and_then(Value::as_i64);
+    if generation.is_some() && observed < generation {
+        return false;
+    }
+    if !kind.divisible {
+        return healthy(status);
+    }
+    let count = |f: &str| status.get(f).and_then(Value::as_i64).unwrap_or(0);
+    let want = i64::from(replicas);
+    count("availableReplicas") >= want && count("readyReplicas") >= want
+}
+
 /// A workload is healthy when its Available condition (if any) is True
 /// and no Progressing/Failed condition says otherwise.
 fn healthy(status: &Value) -> bool {
@@ -587,17 +610,33 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     let all_available = outcomes
         .iter()
         .all(|o| o.status.applied && o.status.health.as_deref() == Some("Healthy"));
+    // Every target runs all its replicas, up to date: what a drain waits for.
+    let all_fully_available = binding
+        .spec
+        .clusters
+        .iter()
+        .zip(&outcomes)
+        .all(|(t, o)| o.status.applied && fully_available(o.object.as_ref(), t.replicas, kind));
     let mut statuses: Vec<MemberStatus> = outcomes.iter().map(|o| o.status.clone()).collect();
+    let mut leftovers: Vec<String> = Vec::new();
     for cluster in placed.iter().filter(|c| !targets.contains(&c.as_str())) {
-        let ready = ctx
+        let state = ctx
             .clusters
             .state()
-            .iter()
-            .any(|c| c.name_any() == *cluster && c.is_ready());
+            .into_iter()
+            .find(|c| c.name_any() == *cluster);
+        let ready = state.as_ref().is_some_and(|c| c.is_ready());
+        let draining = state.as_ref().is_some_and(|c| c.is_draining());
         let purge = binding.spec.purge_mode.as_deref().unwrap_or("Graceful");
-        // A cluster that is fine was simply dropped from the placement; a
-        // failed one is purged by the policy's mode.
-        let go = ready || purge == "Immediate" || (purge == "Graceful" && all_available);
+        // A cluster being drained keeps its copy until the replacements
+        // run every replica (surge first, so nothing drops); one that is
+        // fine was simply dropped from the placement; a failed one is
+        // purged by the policy's mode.
+        let go = if draining {
+            all_fully_available
+        } else {
+            ready || purge == "Immediate" || (purge == "Graceful" && all_available)
+        };
         if go && remove_copy(&ctx, &key, kind, &template_ns, &resource.name, cluster).await {
             continue;
         }
@@ -608,7 +647,10 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             .find(|s| &s.cluster_name == cluster)
             .cloned()
             .unwrap_or_else(|| member_status(cluster, true, None, None));
-        kept.applied_message = Some(if purge == "Never" || !go {
+        leftovers.push(cluster.clone());
+        kept.applied_message = Some(if draining {
+            "draining: kept until the replacements run every replica".to_string()
+        } else if purge == "Never" || !go {
             format!("left by the placement; kept until the purge ({purge}) allows removing it")
         } else {
             "left by the placement; removing it".to_string()
@@ -617,7 +659,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     }
 
     write_status(&bindings, &binding, statuses).await?;
-    let copies: Vec<aggregate::Copy> = binding
+    let mut copies: Vec<aggregate::Copy> = binding
         .spec
         .clusters
         .iter()
@@ -627,6 +669,24 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             object: o.object.as_ref(),
         })
         .collect();
+    // Copies kept on clusters the placement left (a drain, a graceful
+    // purge) still run their replicas: they count until they are gone.
+    let kept: Vec<(String, Value)> = leftovers
+        .iter()
+        .filter_map(|cluster| {
+            let record = ctx.members.record(&(
+                cluster.clone(),
+                kind.kind,
+                template_ns.clone(),
+                resource.name.clone(),
+            ))?;
+            Some((cluster.clone(), record.object()))
+        })
+        .collect();
+    copies.extend(kept.iter().map(|(cluster, object)| aggregate::Copy {
+        cluster: cluster.as_str(),
+        object: Some(object),
+    }));
     let template_value = serde_json::to_value(&template).unwrap_or(Value::Null);
     let now = format!("{:.0}", k8s_openapi::jiff::Timestamp::now());
     if let Some(status) = aggregate::aggregate(kind.aggregate, &template_value, &copies, &now) {
@@ -859,14 +919,15 @@ pub async fn run(
             .map(|b| kube::runtime::reflector::ObjectRef::from_obj(b.as_ref()))
             .collect::<Vec<_>>()
     };
-    let readiness: Arc<std::sync::Mutex<BTreeMap<String, bool>>> = Arc::default();
+    let readiness: Arc<std::sync::Mutex<BTreeMap<String, (bool, bool)>>> = Arc::default();
     let on_cluster = {
         let all = all_bindings.clone();
         move |change: Change<Cluster>| {
             let Change::Object(cluster) = change else {
                 return all();
             };
-            let ready = cluster.is_ready();
+            // Readiness and drain decide what the sync does with a cluster.
+            let ready = (cluster.is_ready(), cluster.is_draining());
             let changed = readiness
                 .lock()
                 .map(|mut seen| seen.insert(cluster.name_any(), ready) != Some(ready))
