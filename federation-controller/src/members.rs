@@ -162,6 +162,14 @@ impl Members {
         records.copies.get(key).cloned()
     }
 
+    /// Whether the watch of `kind` on `cluster` has listed (so a missing
+    /// record means a missing copy).
+    pub fn is_listed(&self, cluster: &str, kind: &'static str) -> bool {
+        self.records
+            .lock()
+            .is_ok_and(|r| r.synced.contains(&(cluster.to_string(), kind)))
+    }
+
     /// The rendering last applied (or found in place) for a copy, and the
     /// generation the member gave the copy then.
     pub fn applied(&self, key: &CopyKey) -> Option<(u64, i64)> {

@@ -48,6 +48,9 @@ pub struct ResourceBindingSpec {
     /// From the policy: how copies on failed clusters go (`Graceful`, `Immediate`, `Never`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_mode: Option<String>,
+    /// From the policy: how a new revision of the template reaches the clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::policy::Rollout>,
 }
 
 /// A template, by name and uid.

@@ -348,8 +348,9 @@ fn spread_taints_cordon_and_overrides() {
             && reasons.contains("cordoned"),
         "{reasons}"
     );
-    // What the cordoned member ran stays where it was.
-    assert_eq!(member_replicas(&up, "rules", "two"), two_before);
+    // What the cordoned member ran stays there (the taint, not the cordon,
+    // may move member-1's copy).
+    assert_eq!(member_replicas(&up, "rules", "two")[1], two_before[1]);
     // Uncordoned, it takes copies again (Duplicated goes to every eligible member).
     assert_eq!(
         fed_ok(&["uncordon", "member-2"]).trim(),

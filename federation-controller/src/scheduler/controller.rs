@@ -352,6 +352,7 @@ pub async fn reconcile(meta: Arc<Meta>, ctx: Arc<Context>) -> Result<Action, Err
             .failover
             .as_ref()
             .and_then(|f| f.purge_mode.clone()),
+        rollout: policy.spec.rollout.clone(),
     };
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
     annotations.insert(

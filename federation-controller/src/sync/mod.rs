@@ -25,6 +25,7 @@
 pub mod aggregate;
 pub mod overrides;
 pub mod render;
+pub mod rollout;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -218,6 +219,21 @@ fn fully_available(object: Option<&Value>, replicas: i32, kind: &Kind) -> bool {
     let count = |f: &str| status.get(f).and_then(Value::as_i64).unwrap_or(0);
     let want = i64::from(replicas);
     count("availableReplicas") >= want && count("readyReplicas") >= want
+}
+
+/// [`fully_available`], and every replica runs the copy's current spec.
+fn fully_updated(object: Option<&Value>, replicas: i32, kind: &Kind) -> bool {
+    if !fully_available(object, replicas, kind) {
+        return false;
+    }
+    if !kind.divisible {
+        return true;
+    }
+    let status = object.map_or(&Value::Null, |o| &o["status"]);
+    let count = |f: &str| status.get(f).and_then(Value::as_i64).unwrap_or(0);
+    let want = i64::from(replicas);
+    // Updated, and no old replica left (a rolling update surges).
+    count("updatedReplicas") >= want && count("replicas") <= want
 }
 
 /// A workload is healthy when its Available condition (if any) is True
@@ -572,17 +588,106 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         return Ok(Action::await_change());
     };
 
+    // Rollout waves: which targets may get this revision now.
+    let generation = template.metadata.generation.unwrap_or(0);
+    let gated = binding
+        .spec
+        .rollout
+        .as_ref()
+        .and_then(|r| r.strategy.as_deref())
+        .is_some_and(|s| s == "ClusterByCluster" || s == "Canary");
+    let mut waiting = std::collections::BTreeSet::new();
+    if gated {
+        let mut unknown = false;
+        let states: Vec<rollout::CopyState> = binding
+            .spec
+            .clusters
+            .iter()
+            .map(|t| {
+                let record = ctx.members.record(&(
+                    t.name.clone(),
+                    kind.kind,
+                    template_ns.clone(),
+                    resource.name.clone(),
+                ));
+                if record.is_none() && !ctx.members.is_listed(&t.name, kind.kind) {
+                    unknown = true;
+                }
+                let object = record.map(|r| r.object());
+                rollout::CopyState {
+                    cluster: t.name.clone(),
+                    generation: object.as_ref().and_then(|o| {
+                        o.pointer(&format!(
+                            "/metadata/annotations/{}",
+                            render::GENERATION_ANNOTATION.replace('/', "~1")
+                        ))
+                        .and_then(Value::as_str)
+                        .and_then(|g| g.parse().ok())
+                    }),
+                    done: fully_updated(object.as_ref(), t.replicas, kind),
+                }
+            })
+            .collect();
+        if unknown {
+            // Not every copy is known yet: watch, and decide once they are.
+            for t in &binding.spec.clusters {
+                if let Some(c) = ctx
+                    .clusters
+                    .state()
+                    .into_iter()
+                    .find(|c| c.name_any() == t.name)
+                {
+                    ctx.members.watch(&c, kind).await;
+                }
+            }
+            return Ok(Action::requeue(Duration::from_millis(500)));
+        }
+        let allowed = rollout::allowed(binding.spec.rollout.as_ref(), generation, &states);
+        waiting = states
+            .iter()
+            .filter(|s| !allowed.contains(&s.cluster))
+            .map(|s| s.cluster.clone())
+            .collect();
+    }
     let mut outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
         let replicas = kind.divisible.then_some(target.replicas);
-        sync_cluster(
-            &ctx,
-            &key,
-            &template,
-            kind,
-            &target.name,
-            replicas,
-            binding.spec.conflict_resolution,
-        )
+        let waits = waiting.contains(&target.name);
+        let record = waits
+            .then(|| {
+                ctx.members.record(&(
+                    target.name.clone(),
+                    kind.kind,
+                    template_ns.clone(),
+                    resource.name.clone(),
+                ))
+            })
+            .flatten();
+        let key = &key;
+        let template = &template;
+        let ctx = &ctx;
+        let conflict = binding.spec.conflict_resolution;
+        async move {
+            match record {
+                // Its wave has not come: it keeps the revision it runs.
+                Some(record) => {
+                    let object = record.object();
+                    Outcome {
+                        status: member_status(
+                            &target.name,
+                            true,
+                            Some("waiting for its rollout wave".into()),
+                            Some(&object),
+                        ),
+                        object: Some(object),
+                        retry: true,
+                        unknown: false,
+                    }
+                }
+                None => {
+                    sync_cluster(ctx, key, template, kind, &target.name, replicas, conflict).await
+                }
+            }
+        }
     }))
     .await;
     // An unreachable cluster's copy is as it was last seen.
@@ -1008,6 +1113,7 @@ mod tests {
                 decisions: Vec::new(),
                 conflict_resolution: None,
                 purge_mode: None,
+                rollout: None,
             },
         );
         binding.status = Some(ResourceBindingStatus {

@@ -1,0 +1,212 @@
+//! Cross-cluster rollout waves: which clusters may get a template's new
+//! revision now.
+//!
+//! `AllAtOnce` (the default) updates every copy at once. `ClusterByCluster`
+//! updates at most `maxConcurrentClusters` copies at a time (a number, or a
+//! percentage of the placed clusters; default 1), in a stable order (by
+//! cluster name); the next cluster starts when one in progress runs all its
+//! replicas of the new revision, updated and available. `Canary` does the
+//! same with `canaryClusters` first: no other cluster starts until every
+//! canary is done.
+//!
+//! # Caveats
+//! Soak time, progress deadlines, failure counting and automatic rollback
+//! are not implemented yet: a copy that never becomes available holds its
+//! wave (the clusters after it keep the previous revision).
+
+use std::collections::BTreeSet;
+
+use federation_proto::policy::Rollout;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// One target's copy, as the member watch last saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyState {
+    pub cluster: String,
+    /// The template generation the copy was rendered from (`None`: no copy).
+    pub generation: Option<i64>,
+    /// It runs all its replicas of that generation, updated and available.
+    pub done: bool,
+}
+
+/// How many clusters may be mid-update at once.
+fn limit(rollout: &Rollout, clusters: usize) -> usize {
+    let n = match &rollout.max_concurrent_clusters {
+        None => 1,
+        Some(IntOrString::Int(n)) => (*n).max(0) as usize,
+        Some(IntOrString::String(s)) => match s.strip_suffix('%').map(str::parse::<usize>) {
+            Some(Ok(pct)) => (clusters * pct).div_ceil(100),
+            _ => s.parse().unwrap_or(1),
+        },
+    };
+    n.max(1)
+}
+
+/// The targets that may be rendered from `generation` now; the others keep
+/// the copy they have.
+pub fn allowed(
+    rollout: Option<&Rollout>,
+    generation: i64,
+    copies: &[CopyState],
+) -> BTreeSet<String> {
+    let everyone = || copies.iter().map(|c| c.cluster.clone()).collect();
+    let Some(rollout) = rollout else {
+        return everyone();
+    };
+    let strategy = rollout.strategy.as_deref().unwrap_or("AllAtOnce");
+    if strategy != "ClusterByCluster" && strategy != "Canary" {
+        return everyone();
+    }
+    let canaries: &[String] = if strategy == "Canary" {
+        &rollout.canary_clusters
+    } else {
+        &[]
+    };
+    // No copy yet (nothing to roll) or already on this revision: free to go.
+    let mut allowed: BTreeSet<String> = copies
+        .iter()
+        .filter(|c| c.generation.is_none_or(|g| g >= generation))
+        .map(|c| c.cluster.clone())
+        .collect();
+    let in_progress = copies
+        .iter()
+        .filter(|c| c.generation.is_some_and(|g| g >= generation) && !c.done)
+        .count();
+    let mut pending: Vec<&CopyState> = copies
+        .iter()
+        .filter(|c| c.generation.is_some_and(|g| g < generation))
+        .collect();
+    let rank = |c: &CopyState| {
+        canaries
+            .iter()
+            .position(|n| *n == c.cluster)
+            .unwrap_or(usize::MAX)
+    };
+    pending.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cluster.cmp(&b.cluster)));
+    let canaries_done = copies
+        .iter()
+        .filter(|c| canaries.contains(&c.cluster))
+        .all(|c| c.done && c.generation.is_some_and(|g| g >= generation));
+    let slots = limit(rollout, copies.len()).saturating_sub(in_progress);
+    for c in pending.into_iter().take(slots) {
+        if !canaries.contains(&c.cluster) && !canaries_done {
+            break;
+        }
+        allowed.insert(c.cluster.clone());
+    }
+    allowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(cluster: &str, generation: i64, done: bool) -> CopyState {
+        CopyState {
+            cluster: cluster.into(),
+            generation: Some(generation),
+            done,
+        }
+    }
+
+    fn names(set: BTreeSet<String>) -> Vec<String> {
+        set.into_iter().collect()
+    }
+
+    fn rollout(strategy: &str, max: Option<IntOrString>, canaries: &[&str]) -> Rollout {
+        Rollout {
+            strategy: Some(strategy.into()),
+            max_concurrent_clusters: max,
+            canary_clusters: canaries.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn all_at_once_lets_everyone_go() {
+        let copies = [copy("m1", 1, true), copy("m2", 1, true)];
+        assert_eq!(names(allowed(None, 2, &copies)), ["m1", "m2"]);
+        let r = rollout("AllAtOnce", None, &[]);
+        assert_eq!(names(allowed(Some(&r), 2, &copies)), ["m1", "m2"]);
+    }
+
+    #[test]
+    fn cluster_by_cluster_one_at_a_time_in_name_order() {
+        let r = rollout("ClusterByCluster", Some(IntOrString::Int(1)), &[]);
+        let start = [
+            copy("m2", 1, true),
+            copy("m1", 1, true),
+            copy("m3", 1, true),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &start)), ["m1"]);
+        // m1 is mid-update: nobody else starts.
+        let busy = [
+            copy("m1", 2, false),
+            copy("m2", 1, true),
+            copy("m3", 1, true),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &busy)), ["m1"]);
+        // m1 done: m2 goes.
+        let next = [
+            copy("m1", 2, true),
+            copy("m2", 1, true),
+            copy("m3", 1, true),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &next)), ["m1", "m2"]);
+        // A new cluster without a copy is never held back.
+        let fresh = [
+            copy("m1", 2, false),
+            CopyState {
+                cluster: "m4".into(),
+                generation: None,
+                done: false,
+            },
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &fresh)), ["m1", "m4"]);
+    }
+
+    #[test]
+    fn percentages_round_up_and_never_reach_zero() {
+        let copies: Vec<CopyState> = (1..=4).map(|i| copy(&format!("m{i}"), 1, true)).collect();
+        let half = rollout(
+            "ClusterByCluster",
+            Some(IntOrString::String("50%".into())),
+            &[],
+        );
+        assert_eq!(names(allowed(Some(&half), 2, &copies)), ["m1", "m2"]);
+        let tiny = rollout(
+            "ClusterByCluster",
+            Some(IntOrString::String("1%".into())),
+            &[],
+        );
+        assert_eq!(names(allowed(Some(&tiny), 2, &copies)), ["m1"]);
+        let zero = rollout("ClusterByCluster", Some(IntOrString::Int(0)), &[]);
+        assert_eq!(names(allowed(Some(&zero), 2, &copies)), ["m1"]);
+    }
+
+    #[test]
+    fn canaries_first_and_alone_until_done() {
+        let r = rollout("Canary", Some(IntOrString::Int(2)), &["m3"]);
+        let start = [
+            copy("m1", 1, true),
+            copy("m2", 1, true),
+            copy("m3", 1, true),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &start)), ["m3"]);
+        let canary_busy = [
+            copy("m1", 1, true),
+            copy("m2", 1, true),
+            copy("m3", 2, false),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &canary_busy)), ["m3"]);
+        let canary_done = [
+            copy("m1", 1, true),
+            copy("m2", 1, true),
+            copy("m3", 2, true),
+        ];
+        assert_eq!(
+            names(allowed(Some(&r), 2, &canary_done)),
+            ["m1", "m2", "m3"]
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Cross-cluster rollouts against a `kubectl fed up`-style federation:
+//! `ClusterByCluster` with `maxConcurrentClusters: 1` never has two member
+//! copies mid-update at the same moment, and completes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use flotilla_e2e::{ok, wait_for, FedUp};
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const MEMBERS: [&str; 3] = ["member-1", "member-2", "member-3"];
+
+/// Whether a member copy is mid-update to `image`: it has the new spec but
+/// does not yet run all its replicas of it, updated and available.
+fn mid_update(copy: &Value, image: &str) -> bool {
+    let new = copy["spec"]["template"]["spec"]["containers"][0]["image"] == image;
+    let want = copy["spec"]["replicas"].as_i64().unwrap_or(1);
+    let status = &copy["status"];
+    let count = |f: &str| status[f].as_i64().unwrap_or(0);
+    let settled = status["observedGeneration"] == copy["metadata"]["generation"]
+        && count("updatedReplicas") == want
+        && count("availableReplicas") == want
+        && count("readyReplicas") == want
+        && count("replicas") == want;
+    new && !settled
+}
+
+#[test]
+fn cluster_by_cluster_updates_one_member_at_a_time() {
+    let up =
+        FedUp::start(&["--members", "3", "--startup-delay-ms", "700"]).expect("kubectl fed up");
+    wait_for(DEADLINE, "3 Ready clusters", || {
+        let out = up.kubectl(&["get", "clusters", "-o", "json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let ready = list["items"]
+            .as_array()?
+            .iter()
+            .filter(|c| {
+                c["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .count();
+        (ready == 3).then_some(())
+    })
+    .expect("members turn Ready");
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: waves}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: waves}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: app, image: \"nginx:1.27\"}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: web, namespace: waves}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]\n  rollout: {strategy: ClusterByCluster, maxConcurrentClusters: 1}\n";
+    ok(flotilla_e2e::kubectl_at(
+        "kubectl",
+        &up.kubeconfig(),
+        &["apply", "-f", "-"],
+        Some(yaml),
+    ));
+    ok(up.kubectl(&[
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        "waves",
+        "--timeout=60s",
+    ]));
+    let clients: Vec<_> = MEMBERS
+        .iter()
+        .map(|m| up.https(m).expect("a member client"))
+        .collect();
+    let done = AtomicBool::new(false);
+    let (samples, rolled) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut samples: Vec<BTreeSet<&str>> = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                let busy: BTreeSet<&str> = MEMBERS
+                    .iter()
+                    .zip(&clients)
+                    .filter(|(_, c)| {
+                        c.get("/apis/apps/v1/namespaces/waves/deployments/web")
+                            .ok()
+                            .filter(|r| r.status == 200)
+                            .is_some_and(|r| mid_update(&r.json(), "nginx:1.28"))
+                    })
+                    .map(|(m, _)| *m)
+                    .collect();
+                samples.push(busy);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            samples
+        });
+        ok(up.kubectl(&[
+            "set",
+            "image",
+            "deployment/web",
+            "-n",
+            "waves",
+            "app=nginx:1.28",
+        ]));
+        // kubectl at the federation waits for the whole cross-cluster rollout.
+        let rolled = up.kubectl(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "waves",
+            "--timeout=90s",
+        ]);
+        done.store(true, Ordering::SeqCst);
+        (sampler.join().expect("sampler"), rolled)
+    });
+    assert!(
+        rolled.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&rolled.stderr),
+        up.log()
+    );
+    let most = samples.iter().map(BTreeSet::len).max().unwrap_or(0);
+    assert!(most <= 1, "two members mid-update at once: {samples:?}");
+    // The sampler did see each member's own update.
+    let seen: BTreeSet<&str> = samples.iter().flatten().copied().collect();
+    assert_eq!(seen.len(), 3, "{samples:?}");
+    for c in &clients {
+        let copy = c
+            .get("/apis/apps/v1/namespaces/waves/deployments/web")
+            .expect("the copy")
+            .json();
+        assert_eq!(
+            copy["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.28"
+        );
+        assert!(!mid_update(&copy, "nginx:1.28"), "{copy}");
+    }
+}
