@@ -1,10 +1,11 @@
 //! Cross-cluster rollouts against a `kubectl fed up`-style federation:
 //! `ClusterByCluster` with `maxConcurrentClusters: 1` never has two member
-//! copies mid-update at the same moment, and completes.
+//! copies mid-update at the same moment, waits `soakSeconds` between them,
+//! and completes.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flotilla_e2e::{ok, wait_for, FedUp};
 use serde_json::Value;
@@ -47,7 +48,7 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
         (ready == 3).then_some(())
     })
     .expect("members turn Ready");
-    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: waves}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: waves}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: app, image: \"nginx:1.27\"}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: web, namespace: waves}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]\n  rollout: {strategy: ClusterByCluster, maxConcurrentClusters: 1}\n";
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: waves}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: waves}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: app, image: \"nginx:1.27\"}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: web, namespace: waves}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]\n  rollout: {strategy: ClusterByCluster, maxConcurrentClusters: 1, soakSeconds: 2}\n";
     ok(flotilla_e2e::kubectl_at(
         "kubectl",
         &up.kubeconfig(),
@@ -69,7 +70,7 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
     let done = AtomicBool::new(false);
     let (samples, rolled) = std::thread::scope(|s| {
         let sampler = s.spawn(|| {
-            let mut samples: Vec<BTreeSet<&str>> = Vec::new();
+            let mut samples: Vec<(Instant, BTreeSet<&str>)> = Vec::new();
             while !done.load(Ordering::SeqCst) {
                 let busy: BTreeSet<&str> = MEMBERS
                     .iter()
@@ -82,7 +83,7 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
                     })
                     .map(|(m, _)| *m)
                     .collect();
-                samples.push(busy);
+                samples.push((Instant::now(), busy));
                 std::thread::sleep(Duration::from_millis(50));
             }
             samples
@@ -113,11 +114,30 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
         String::from_utf8_lossy(&rolled.stderr),
         up.log()
     );
-    let most = samples.iter().map(BTreeSet::len).max().unwrap_or(0);
-    assert!(most <= 1, "two members mid-update at once: {samples:?}");
-    // The sampler did see each member's own update.
-    let seen: BTreeSet<&str> = samples.iter().flatten().copied().collect();
-    assert_eq!(seen.len(), 3, "{samples:?}");
+    let sets: Vec<&BTreeSet<&str>> = samples.iter().map(|(_, s)| s).collect();
+    let most = sets.iter().map(|s| s.len()).max().unwrap_or(0);
+    assert!(most <= 1, "two members mid-update at once: {sets:?}");
+    // The sampler did see each member's own update, one after the other,
+    // with the soak (2 s) between the end of one and the start of the next.
+    let seen: BTreeSet<&str> = sets.iter().copied().flatten().copied().collect();
+    assert_eq!(seen.len(), 3, "{sets:?}");
+    let span = |m: &str| {
+        let times: Vec<Instant> = samples
+            .iter()
+            .filter(|(_, s)| s.contains(m))
+            .map(|(t, _)| *t)
+            .collect();
+        (times[0], times[times.len() - 1])
+    };
+    let mut spans: Vec<(Instant, Instant)> = MEMBERS.iter().map(|m| span(m)).collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        let gap = pair[1].0.saturating_duration_since(pair[0].1);
+        assert!(
+            gap >= Duration::from_millis(1500),
+            "the next member started {gap:?} after the last one settled: {sets:?}"
+        );
+    }
     for c in &clients {
         let copy = c
             .get("/apis/apps/v1/namespaces/waves/deployments/web")

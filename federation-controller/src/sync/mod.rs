@@ -80,6 +80,8 @@ pub struct Context {
     pub members: Arc<Members>,
     pub clusters: Store<Cluster>,
     pub overrides: Store<OverridePolicy>,
+    /// Rollout soak clocks.
+    pub soak: rollout::Soak,
 }
 
 /// What happened on one cluster.
@@ -597,8 +599,19 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         .and_then(|r| r.strategy.as_deref())
         .is_some_and(|s| s == "ClusterByCluster" || s == "Canary");
     let mut waiting = std::collections::BTreeSet::new();
+    let mut soak_left: Option<Duration> = None;
     if gated {
         let mut unknown = false;
+        let soak = Duration::from_secs(
+            binding
+                .spec
+                .rollout
+                .as_ref()
+                .and_then(|r| r.soak_seconds)
+                .unwrap_or(0)
+                .max(0) as u64,
+        );
+        let now = std::time::Instant::now();
         let states: Vec<rollout::CopyState> = binding
             .spec
             .clusters
@@ -614,17 +627,30 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                     unknown = true;
                 }
                 let object = record.map(|r| r.object());
+                let copy_generation: Option<i64> = object.as_ref().and_then(|o| {
+                    o.pointer(&format!(
+                        "/metadata/annotations/{}",
+                        render::GENERATION_ANNOTATION.replace('/', "~1")
+                    ))
+                    .and_then(Value::as_str)
+                    .and_then(|g| g.parse().ok())
+                });
+                // Done: fully updated, and so for the soak time.
+                let (done, left) = ctx.soak.settle(
+                    &key,
+                    &t.name,
+                    copy_generation.unwrap_or(0),
+                    fully_updated(object.as_ref(), t.replicas, kind),
+                    soak,
+                    now,
+                );
+                if let Some(left) = left {
+                    soak_left = Some(soak_left.map_or(left, |l| l.min(left)));
+                }
                 rollout::CopyState {
                     cluster: t.name.clone(),
-                    generation: object.as_ref().and_then(|o| {
-                        o.pointer(&format!(
-                            "/metadata/annotations/{}",
-                            render::GENERATION_ANNOTATION.replace('/', "~1")
-                        ))
-                        .and_then(Value::as_str)
-                        .and_then(|g| g.parse().ok())
-                    }),
-                    done: fully_updated(object.as_ref(), t.replicas, kind),
+                    generation: copy_generation,
+                    done,
                 }
             })
             .collect();
@@ -815,6 +841,10 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                 .map_err(api_error("writing the status of template", &resource.name))?;
         }
     }
+    // A soak ends with no event: come back then.
+    if let Some(left) = soak_left {
+        return Ok(Action::requeue(left + Duration::from_millis(100)));
+    }
     Ok(if retry {
         Action::requeue(Duration::from_secs(2))
     } else {
@@ -994,6 +1024,7 @@ pub async fn run(
         members,
         clusters: caches.clusters.clone(),
         overrides: caches.overrides.clone(),
+        soak: rollout::Soak::default(),
     });
     let store = bindings.as_reader();
     let binding_changes = watcher(

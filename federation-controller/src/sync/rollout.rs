@@ -9,12 +9,19 @@
 //! same with `canaryClusters` first: no other cluster starts until every
 //! canary is done.
 //!
+//! A copy counts as done once it has stayed fully updated and available
+//! for `soakSeconds` ([`Soak`]); a copy that regresses during its soak
+//! starts it again when it recovers.
+//!
 //! # Caveats
-//! Soak time, progress deadlines, failure counting and automatic rollback
-//! are not implemented yet: a copy that never becomes available holds its
-//! wave (the clusters after it keep the previous revision).
+//! Progress deadlines, failure counting and automatic rollback are not
+//! implemented yet: a copy that never becomes available holds its wave (the
+//! clusters after it keep the previous revision). Soak clocks live in the
+//! controller's memory: a restarted controller soaks again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use federation_proto::policy::Rollout;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -27,6 +34,46 @@ pub struct CopyState {
     pub generation: Option<i64>,
     /// It runs all its replicas of that generation, updated and available.
     pub done: bool,
+}
+
+/// When each copy was first seen done with a revision: (binding, cluster)
+/// → (template generation, since).
+#[derive(Default)]
+pub struct Soak {
+    since: Mutex<HashMap<(String, String), (i64, Instant)>>,
+}
+
+impl Soak {
+    /// Whether a copy that is `done_now` at `generation` has soaked for
+    /// `soak`, and if not, how long it still has to.
+    pub fn settle(
+        &self,
+        binding: &str,
+        cluster: &str,
+        generation: i64,
+        done_now: bool,
+        soak: Duration,
+        now: Instant,
+    ) -> (bool, Option<Duration>) {
+        let Ok(mut since) = self.since.lock() else {
+            return (done_now, None);
+        };
+        let key = (binding.to_string(), cluster.to_string());
+        if !done_now {
+            since.remove(&key);
+            return (false, None);
+        }
+        let entry = since.entry(key).or_insert((generation, now));
+        if entry.0 != generation {
+            *entry = (generation, now);
+        }
+        let soaked = now.saturating_duration_since(entry.1);
+        if soaked >= soak {
+            (true, None)
+        } else {
+            (false, Some(soak - soaked))
+        }
+    }
 }
 
 /// How many clusters may be mid-update at once.
@@ -182,6 +229,34 @@ mod tests {
         assert_eq!(names(allowed(Some(&tiny), 2, &copies)), ["m1"]);
         let zero = rollout("ClusterByCluster", Some(IntOrString::Int(0)), &[]);
         assert_eq!(names(allowed(Some(&zero), 2, &copies)), ["m1"]);
+    }
+
+    #[test]
+    fn a_copy_is_done_after_its_soak_and_starts_over_when_it_regresses() {
+        let soak = Soak::default();
+        let t0 = Instant::now();
+        let ten = Duration::from_secs(10);
+        assert_eq!(soak.settle("b", "m1", 2, false, ten, t0), (false, None));
+        assert_eq!(soak.settle("b", "m1", 2, true, ten, t0), (false, Some(ten)));
+        let t4 = t0 + Duration::from_secs(4);
+        assert_eq!(
+            soak.settle("b", "m1", 2, true, ten, t4),
+            (false, Some(Duration::from_secs(6)))
+        );
+        // A regression resets the clock.
+        assert_eq!(soak.settle("b", "m1", 2, false, ten, t4), (false, None));
+        let t5 = t0 + Duration::from_secs(5);
+        assert_eq!(soak.settle("b", "m1", 2, true, ten, t5), (false, Some(ten)));
+        assert_eq!(soak.settle("b", "m1", 2, true, ten, t5 + ten), (true, None));
+        // A new revision soaks anew; no soak asked: done at once.
+        assert_eq!(
+            soak.settle("b", "m1", 3, true, ten, t5 + ten),
+            (false, Some(ten))
+        );
+        assert_eq!(
+            soak.settle("b", "m2", 3, true, Duration::ZERO, t0),
+            (true, None)
+        );
     }
 
     #[test]
