@@ -100,6 +100,32 @@ pub struct ResourceBindingStatus {
     pub aggregated_status: Vec<MemberStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_observed_generation: Option<i64>,
+    /// The cross-cluster rollout, for `ClusterByCluster` and `Canary` policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// Where a cross-cluster rollout is.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// `Progressing` or `Complete`.
+    pub phase: String,
+    /// The template generation being rolled out.
+    pub revision: i64,
+    /// Per target cluster: `Pending` (previous revision, waiting for its
+    /// wave), `Updating`, `Soaking` (updated and available, for
+    /// `soakSeconds`) or `Done`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterRollout>,
+}
+
+/// One cluster's part in a rollout.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRollout {
+    pub name: String,
+    pub state: String,
 }
 
 /// The member copy in one cluster.

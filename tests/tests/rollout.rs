@@ -67,8 +67,27 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
         .iter()
         .map(|m| up.https(m).expect("a member client"))
         .collect();
+    let federation = up.https("flotilla").expect("a federation client");
+    let binding = "/apis/flotilla.io/v1alpha1/namespaces/waves/resourcebindings/web-deployment";
+    let phase = || {
+        federation
+            .get(binding)
+            .ok()
+            .filter(|r| r.status == 200)
+            .map(|r| r.json()["status"]["rollout"].clone())
+            .unwrap_or(Value::Null)
+    };
     let done = AtomicBool::new(false);
+    let phases = std::sync::Mutex::new(BTreeSet::new());
     let (samples, rolled) = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if let Some(p) = phase()["phase"].as_str() {
+                    phases.lock().expect("phases").insert(p.to_string());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
         let sampler = s.spawn(|| {
             let mut samples: Vec<(Instant, BTreeSet<&str>)> = Vec::new();
             while !done.load(Ordering::SeqCst) {
@@ -138,6 +157,27 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
             "the next member started {gap:?} after the last one settled: {sets:?}"
         );
     }
+    // The binding told the rollout's story: Progressing, then Complete with
+    // every cluster Done on the new revision.
+    assert!(
+        phases.lock().expect("phases").contains("Progressing"),
+        "{phases:?}"
+    );
+    wait_for(DEADLINE, "the binding's rollout Complete", || {
+        let r = phase();
+        (r["phase"] == "Complete").then_some(r)
+    })
+    .map(|r| {
+        let states: Vec<&str> = r["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .map(|c| c["state"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(states, ["Done", "Done", "Done"], "{r}");
+        assert_eq!(r["revision"], 2, "{r}");
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", phase()));
     for c in &clients {
         let copy = c
             .get("/apis/apps/v1/namespaces/waves/deployments/web")

@@ -600,6 +600,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         .is_some_and(|s| s == "ClusterByCluster" || s == "Canary");
     let mut waiting = std::collections::BTreeSet::new();
     let mut soak_left: Option<Duration> = None;
+    let mut rollout_status: Option<federation_proto::binding::RolloutStatus> = None;
     if gated {
         let mut unknown = false;
         let soak = Duration::from_secs(
@@ -612,6 +613,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                 .max(0) as u64,
         );
         let now = std::time::Instant::now();
+        let mut states_seen = Vec::new();
         let states: Vec<rollout::CopyState> = binding
             .spec
             .clusters
@@ -647,6 +649,18 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                 if let Some(left) = left {
                     soak_left = Some(soak_left.map_or(left, |l| l.min(left)));
                 }
+                let updated = fully_updated(object.as_ref(), t.replicas, kind);
+                let state = match copy_generation {
+                    Some(g) if g < generation => "Pending",
+                    None => "Updating",
+                    _ if done => "Done",
+                    _ if updated => "Soaking",
+                    _ => "Updating",
+                };
+                states_seen.push(federation_proto::binding::ClusterRollout {
+                    name: t.name.clone(),
+                    state: state.to_string(),
+                });
                 rollout::CopyState {
                     cluster: t.name.clone(),
                     generation: copy_generation,
@@ -668,6 +682,12 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             }
             return Ok(Action::requeue(Duration::from_millis(500)));
         }
+        let complete = states_seen.iter().all(|c| c.state == "Done");
+        rollout_status = Some(federation_proto::binding::RolloutStatus {
+            phase: if complete { "Complete" } else { "Progressing" }.to_string(),
+            revision: generation,
+            clusters: states_seen,
+        });
         let allowed = rollout::allowed(binding.spec.rollout.as_ref(), generation, &states);
         waiting = states
             .iter()
@@ -789,7 +809,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         statuses.push(kept);
     }
 
-    write_status(&bindings, &binding, statuses).await?;
+    write_status(&bindings, &binding, statuses, rollout_status).await?;
     let mut copies: Vec<aggregate::Copy> = binding
         .spec
         .clusters
@@ -867,6 +887,7 @@ async fn write_status(
     bindings: &Api<ResourceBinding>,
     binding: &ResourceBinding,
     statuses: Vec<MemberStatus>,
+    rollout: Option<federation_proto::binding::RolloutStatus>,
 ) -> Result<(), Error> {
     let old = expanded_status(binding);
     let applied = statuses
@@ -928,11 +949,12 @@ async fn write_status(
         };
         strip(&conditions) == strip(&old.conditions)
     };
-    if same_conditions && statuses == old.aggregated_status {
+    if same_conditions && statuses == old.aggregated_status && rollout == old.rollout {
         return Ok(());
     }
     let name = binding.name_any();
-    let patch = json!({"status": {"conditions": conditions, "aggregatedStatus": statuses}});
+    let patch = json!({"status": {"conditions": conditions, "aggregatedStatus": statuses,
+        "rollout": rollout}});
     bindings
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
         .await
