@@ -109,13 +109,15 @@ pub struct ResourceBindingStatus {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
-    /// `Progressing` or `Complete`.
+    /// `Progressing`, `Complete`, or `Failed` (more clusters failed than
+    /// `maxFailures`: no further cluster starts).
     pub phase: String,
     /// The template generation being rolled out.
     pub revision: i64,
     /// Per target cluster: `Pending` (previous revision, waiting for its
     /// wave), `Updating`, `Soaking` (updated and available, for
-    /// `soakSeconds`) or `Done`.
+    /// `soakSeconds`), `Done` or `Failed` (still updating after
+    /// `progressDeadlineSeconds`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterRollout>,
 }

@@ -190,3 +190,87 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
         assert!(!mid_update(&copy, "nginx:1.28"), "{copy}");
     }
 }
+
+#[test]
+fn a_canary_that_never_gets_ready_fails_the_rollout_and_nobody_else_sees_it() {
+    let up =
+        FedUp::start(&["--members", "3", "--startup-delay-ms", "300"]).expect("kubectl fed up");
+    wait_for(DEADLINE, "3 Ready clusters", || {
+        let out = up.kubectl(&["get", "clusters", "-o", "json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let ready = list["items"]
+            .as_array()?
+            .iter()
+            .filter(|c| {
+                c["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .count();
+        (ready == 3).then_some(())
+    })
+    .expect("members turn Ready");
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: canary}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: canary}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: app, image: \"nginx:1.27\"}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: api, namespace: canary}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: api}]\n  rollout: {strategy: Canary, canaryClusters: [member-2], progressDeadlineSeconds: 3}\n";
+    ok(flotilla_e2e::kubectl_at(
+        "kubectl",
+        &up.kubeconfig(),
+        &["apply", "-f", "-"],
+        Some(yaml),
+    ));
+    ok(up.kubectl(&[
+        "rollout",
+        "status",
+        "deployment/api",
+        "-n",
+        "canary",
+        "--timeout=60s",
+    ]));
+    let image = |m: &str| {
+        let c = up.https(m).expect("a member client");
+        c.get("/apis/apps/v1/namespaces/canary/deployments/api")
+            .ok()
+            .map(|r| r.json()["spec"]["template"]["spec"]["containers"][0]["image"].clone())
+    };
+    // A release whose pods never get ready.
+    ok(up.kubectl(&[
+        "set",
+        "image",
+        "deployment/api",
+        "-n",
+        "canary",
+        "app=nginx:bad",
+    ]));
+    let federation = up.https("flotilla").expect("a federation client");
+    let rollout = || {
+        federation
+            .get("/apis/flotilla.io/v1alpha1/namespaces/canary/resourcebindings/api-deployment")
+            .ok()
+            .map(|r| r.json()["status"]["rollout"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let failed = wait_for(DEADLINE, "the rollout Failed", || {
+        for m in ["member-1", "member-3"] {
+            assert_eq!(
+                image(m),
+                Some(Value::from("nginx:1.27")),
+                "{m} got the bad release"
+            );
+        }
+        let r = rollout();
+        (r["phase"] == "Failed").then_some(r)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}\n{}", rollout(), up.log()));
+    let state = |name: &str| {
+        failed["clusters"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["name"] == name))
+            .map(|c| c["state"].clone())
+    };
+    assert_eq!(state("member-2"), Some(Value::from("Failed")), "{failed}");
+    assert_eq!(state("member-1"), Some(Value::from("Pending")), "{failed}");
+    assert_eq!(image("member-2"), Some(Value::from("nginx:bad")));
+    for m in ["member-1", "member-3"] {
+        assert_eq!(image(m), Some(Value::from("nginx:1.27")), "{m}");
+    }
+}

@@ -82,6 +82,8 @@ pub struct Context {
     pub overrides: Store<OverridePolicy>,
     /// Rollout soak clocks.
     pub soak: rollout::Soak,
+    /// Rollout progress-deadline clocks.
+    pub updating: rollout::Soak,
 }
 
 /// What happened on one cluster.
@@ -612,8 +614,15 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                 .unwrap_or(0)
                 .max(0) as u64,
         );
+        let deadline = binding
+            .spec
+            .rollout
+            .as_ref()
+            .and_then(|r| r.progress_deadline_seconds)
+            .map(|s| Duration::from_secs(s.max(1) as u64));
         let now = std::time::Instant::now();
         let mut states_seen = Vec::new();
+        let mut failures = 0;
         let states: Vec<rollout::CopyState> = binding
             .spec
             .clusters
@@ -650,10 +659,25 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                     soak_left = Some(soak_left.map_or(left, |l| l.min(left)));
                 }
                 let updated = fully_updated(object.as_ref(), t.replicas, kind);
+                // Updating for longer than the progress deadline: failed.
+                let failed = deadline.is_some_and(|d| {
+                    let updating = copy_generation == Some(generation) && !updated;
+                    let (over, left) = ctx
+                        .updating
+                        .settle(&key, &t.name, generation, updating, d, now);
+                    if let Some(left) = left {
+                        soak_left = Some(soak_left.map_or(left, |l| l.min(left)));
+                    }
+                    over
+                });
+                if failed {
+                    failures += 1;
+                }
                 let state = match copy_generation {
                     Some(g) if g < generation => "Pending",
                     None => "Updating",
                     _ if done => "Done",
+                    _ if failed => "Failed",
                     _ if updated => "Soaking",
                     _ => "Updating",
                 };
@@ -665,6 +689,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                     cluster: t.name.clone(),
                     generation: copy_generation,
                     done,
+                    failed,
                 }
             })
             .collect();
@@ -683,8 +708,22 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             return Ok(Action::requeue(Duration::from_millis(500)));
         }
         let complete = states_seen.iter().all(|c| c.state == "Done");
+        let max_failures = binding
+            .spec
+            .rollout
+            .as_ref()
+            .and_then(|r| r.max_failures)
+            .unwrap_or(0)
+            .max(0) as usize;
+        let phase = if complete {
+            "Complete"
+        } else if failures > max_failures {
+            "Failed"
+        } else {
+            "Progressing"
+        };
         rollout_status = Some(federation_proto::binding::RolloutStatus {
-            phase: if complete { "Complete" } else { "Progressing" }.to_string(),
+            phase: phase.to_string(),
             revision: generation,
             clusters: states_seen,
         });
@@ -1047,6 +1086,7 @@ pub async fn run(
         clusters: caches.clusters.clone(),
         overrides: caches.overrides.clone(),
         soak: rollout::Soak::default(),
+        updating: rollout::Soak::default(),
     });
     let store = bindings.as_reader();
     let binding_changes = watcher(

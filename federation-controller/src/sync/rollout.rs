@@ -13,10 +13,14 @@
 //! for `soakSeconds` ([`Soak`]); a copy that regresses during its soak
 //! starts it again when it recovers.
 //!
+//! A copy still updating after `progressDeadlineSeconds` has failed; beyond
+//! `maxFailures` (default 0) no further cluster starts, so the clusters not
+//! reached never see the bad revision; within it, a failed cluster frees
+//! its slot.
+//!
 //! # Caveats
-//! Progress deadlines, failure counting and automatic rollback are not
-//! implemented yet: a copy that never becomes available holds its wave (the
-//! clusters after it keep the previous revision). Soak clocks live in the
+//! Automatic rollback is not implemented yet: a failed copy keeps the new
+//! revision (the others keep the previous one). Soak clocks live in the
 //! controller's memory: a restarted controller soaks again.
 
 use std::collections::{BTreeSet, HashMap};
@@ -34,10 +38,13 @@ pub struct CopyState {
     pub generation: Option<i64>,
     /// It runs all its replicas of that generation, updated and available.
     pub done: bool,
+    /// It has been updating longer than `progressDeadlineSeconds`.
+    pub failed: bool,
 }
 
-/// When each copy was first seen done with a revision: (binding, cluster)
-/// → (template generation, since).
+/// How long each copy has been in a state (done, for the soak; updating,
+/// for the progress deadline) with a revision: (binding, cluster) →
+/// (template generation, since).
 #[derive(Default)]
 pub struct Soak {
     since: Mutex<HashMap<(String, String), (i64, Instant)>>,
@@ -115,9 +122,15 @@ pub fn allowed(
         .filter(|c| c.generation.is_none_or(|g| g >= generation))
         .map(|c| c.cluster.clone())
         .collect();
+    // Beyond maxFailures the rollout stops: the clusters not reached keep
+    // the previous revision.
+    let failures = copies.iter().filter(|c| c.failed).count();
+    if failures > rollout.max_failures.unwrap_or(0).max(0) as usize {
+        return allowed;
+    }
     let in_progress = copies
         .iter()
-        .filter(|c| c.generation.is_some_and(|g| g >= generation) && !c.done)
+        .filter(|c| c.generation.is_some_and(|g| g >= generation) && !c.done && !c.failed)
         .count();
     let mut pending: Vec<&CopyState> = copies
         .iter()
@@ -133,7 +146,7 @@ pub fn allowed(
     let canaries_done = copies
         .iter()
         .filter(|c| canaries.contains(&c.cluster))
-        .all(|c| c.done && c.generation.is_some_and(|g| g >= generation));
+        .all(|c| (c.done || c.failed) && c.generation.is_some_and(|g| g >= generation));
     let slots = limit(rollout, copies.len()).saturating_sub(in_progress);
     for c in pending.into_iter().take(slots) {
         if !canaries.contains(&c.cluster) && !canaries_done {
@@ -153,6 +166,7 @@ mod tests {
             cluster: cluster.into(),
             generation: Some(generation),
             done,
+            failed: false,
         }
     }
 
@@ -207,6 +221,7 @@ mod tests {
                 cluster: "m4".into(),
                 generation: None,
                 done: false,
+                failed: false,
             },
         ];
         assert_eq!(names(allowed(Some(&r), 2, &fresh)), ["m1", "m4"]);
@@ -257,6 +272,25 @@ mod tests {
             soak.settle("b", "m2", 3, true, Duration::ZERO, t0),
             (true, None)
         );
+    }
+
+    #[test]
+    fn failures_beyond_the_limit_stop_the_rollout() {
+        let r = rollout("ClusterByCluster", Some(IntOrString::Int(1)), &[]);
+        let mut failed = copy("m1", 2, false);
+        failed.failed = true;
+        let copies = [failed.clone(), copy("m2", 1, true), copy("m3", 1, true)];
+        // maxFailures 0: m2 and m3 keep the previous revision.
+        assert_eq!(names(allowed(Some(&r), 2, &copies)), ["m1"]);
+        // maxFailures 1: the failed cluster frees its slot, m2 goes.
+        let tolerant = Rollout {
+            max_failures: Some(1),
+            ..r.clone()
+        };
+        assert_eq!(names(allowed(Some(&tolerant), 2, &copies)), ["m1", "m2"]);
+        // A failed canary stops a Canary rollout.
+        let canary = rollout("Canary", Some(IntOrString::Int(1)), &["m1"]);
+        assert_eq!(names(allowed(Some(&canary), 2, &copies)), ["m1"]);
     }
 
     #[test]
