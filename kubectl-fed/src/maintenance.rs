@@ -32,20 +32,23 @@ pub struct CordonArgs {
     pub federation: FederationArgs,
 }
 
+/// The joined Cluster `name`, or an error saying how to list them.
+async fn joined(clusters: &Api<Cluster>, name: &str) -> anyhow::Result<Cluster> {
+    match clusters
+        .get_opt(name)
+        .await
+        .with_context(|| format!("reading cluster {name}"))?
+    {
+        Some(cluster) => Ok(cluster),
+        None => bail!("no cluster named {name} is joined (kubectl get clusters lists them)"),
+    }
+}
+
 /// `kubectl fed cordon` (`unschedulable: true`) and `uncordon` (`false`).
 pub async fn set_unschedulable(args: CordonArgs, unschedulable: bool) -> anyhow::Result<()> {
     let federation = args.federation.client().await?;
     let clusters: Api<Cluster> = Api::all(federation);
-    let Some(cluster) = clusters
-        .get_opt(&args.name)
-        .await
-        .with_context(|| format!("reading cluster {}", args.name))?
-    else {
-        bail!(
-            "no cluster named {} is joined (kubectl get clusters lists them)",
-            args.name
-        );
-    };
+    let cluster = joined(&clusters, &args.name).await?;
     let verb = if unschedulable {
         "cordoned"
     } else {
@@ -124,16 +127,7 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let federation = args.federation.client().await?;
     let clusters: Api<Cluster> = Api::all(federation.clone());
     let bindings: Api<ResourceBinding> = Api::all(federation);
-    let Some(cluster) = clusters
-        .get_opt(&args.name)
-        .await
-        .with_context(|| format!("reading cluster {}", args.name))?
-    else {
-        bail!(
-            "no cluster named {} is joined (kubectl get clusters lists them)",
-            args.name
-        );
-    };
+    let cluster = joined(&clusters, &args.name).await?;
     let list = bindings.list(&ListParams::default()).await?.items;
     // Divided replicas move; Duplicated copies already run elsewhere.
     let moving: i64 = list

@@ -83,6 +83,45 @@ impl FedUp {
         }
     }
 
+    /// `kubectl fed up --members N --startup-delay-ms MS`, returned once
+    /// every member's Cluster is Ready (60 s at most).
+    pub fn start_ready(members: usize, startup_delay_ms: u32) -> Self {
+        let up = FedUp::start(&[
+            "--members",
+            &members.to_string(),
+            "--startup-delay-ms",
+            &startup_delay_ms.to_string(),
+        ])
+        .expect("kubectl fed up");
+        wait_for(Duration::from_secs(60), "every member Ready", || {
+            let out = up.kubectl(&["get", "clusters", "-o", "json"]);
+            let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let ready = list["items"]
+                .as_array()?
+                .iter()
+                .filter(|c| {
+                    c["status"]["conditions"].as_array().is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+                })
+                .count();
+            (ready == members).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", up.log()));
+        up
+    }
+
+    /// `kubectl apply -f -` of `yaml` at the federation; panics on failure.
+    pub fn apply(&self, yaml: &str) {
+        crate::ok(kubectl_at(
+            "kubectl",
+            &self.kubeconfig(),
+            &["apply", "-f", "-"],
+            Some(yaml),
+        ));
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.data_dir.join("kubeconfig")
     }

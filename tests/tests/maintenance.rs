@@ -11,38 +11,6 @@ use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn up(members: &str) -> FedUp {
-    let up =
-        FedUp::start(&["--members", members, "--startup-delay-ms", "300"]).expect("kubectl fed up");
-    let want: usize = members.parse().expect("a number");
-    wait_for(DEADLINE, "every member Ready", || {
-        let out = up.kubectl(&["get", "clusters", "-o", "json"]);
-        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
-        let ready = list["items"]
-            .as_array()?
-            .iter()
-            .filter(|c| {
-                c["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-            })
-            .count();
-        (ready == want).then_some(())
-    })
-    .expect("members turn Ready");
-    up
-}
-
-fn apply(up: &FedUp, yaml: &str) {
-    ok(flotilla_e2e::kubectl_at(
-        "kubectl",
-        &up.kubeconfig(),
-        &["apply", "-f", "-"],
-        Some(yaml),
-    ));
-}
-
 fn workload(name: &str, replicas: u32, placement: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: ops}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: ops}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: app, image: nginx:1.27}}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {{name: {name}, namespace: ops}}\nspec:\n  resourceSelectors: [{{apiVersion: apps/v1, kind: Deployment, name: {name}}}]\n  placement:\n{placement}"
@@ -75,9 +43,9 @@ fn cluster(up: &FedUp, name: &str) -> Value {
 
 #[test]
 fn drain_moves_a_divided_workload_without_dropping_below_desired() {
-    let up = up("3");
+    let up = FedUp::start_ready(3, 300);
     let weights = "    replicaScheduling:\n      replicaSchedulingType: Divided\n      weightPreference:\n        staticWeightList:\n        - {targetCluster: {clusterNames: [member-1]}, weight: 1}\n        - {targetCluster: {clusterNames: [member-2]}, weight: 2}\n        - {targetCluster: {clusterNames: [member-3]}, weight: 2}\n";
-    apply(&up, &workload("web", 10, weights));
+    up.apply(&workload("web", 10, weights));
     wait_for(DEADLINE, "web at 2/4/4", || {
         let r: Vec<Option<i64>> = ["member-1", "member-2", "member-3"]
             .iter()
@@ -155,14 +123,11 @@ fn drain_moves_a_divided_workload_without_dropping_below_desired() {
             .is_none(),
         "{back}"
     );
-    apply(
-        &up,
-        &workload(
-            "after",
-            1,
-            "    clusterAffinity: {clusterNames: [member-2]}\n",
-        ),
-    );
+    up.apply(&workload(
+        "after",
+        1,
+        "    clusterAffinity: {clusterNames: [member-2]}\n",
+    ));
     wait_for(DEADLINE, "a new copy on member-2", || {
         copy_replicas(&up, "member-2", "after").map(|_| ())
     })
@@ -172,9 +137,8 @@ fn drain_moves_a_divided_workload_without_dropping_below_desired() {
 #[test]
 fn drain_refuses_when_the_others_lack_room() {
     // member-1 holds 100 pods, member-2 80.
-    let up = up("2");
-    apply(
-        &up,
+    let up = FedUp::start_ready(2, 300);
+    up.apply(
         &workload(
             "big",
             90,

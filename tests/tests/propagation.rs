@@ -11,37 +11,12 @@ const DEADLINE: Duration = Duration::from_secs(40);
 const MEMBERS: [&str; 3] = ["member-1", "member-2", "member-3"];
 
 fn up() -> FedUp {
-    let up =
-        FedUp::start(&["--members", "3", "--startup-delay-ms", "200"]).expect("kubectl fed up");
     // Every member Ready before anything is placed.
-    wait_for(DEADLINE, "3 Ready clusters", || {
-        let out = up.kubectl(&["get", "clusters", "-o", "json"]);
-        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
-        let ready = list["items"]
-            .as_array()?
-            .iter()
-            .filter(|c| ready(c))
-            .count();
-        (ready == 3).then_some(())
-    })
-    .expect("members turn Ready");
-    up
-}
-
-fn ready(cluster: &Value) -> bool {
-    cluster["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
+    FedUp::start_ready(3, 200)
 }
 
 fn apply(up: &FedUp, yaml: &str) {
-    ok(flotilla_e2e::kubectl_at(
-        "kubectl",
-        &up.kubeconfig(),
-        &["apply", "-f", "-"],
-        Some(yaml),
-    ));
+    up.apply(yaml);
 }
 
 fn get(up: &FedUp, context: &str, args: &[&str]) -> Option<Value> {

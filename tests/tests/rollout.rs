@@ -30,31 +30,9 @@ fn mid_update(copy: &Value, image: &str) -> bool {
 
 #[test]
 fn cluster_by_cluster_updates_one_member_at_a_time() {
-    let up =
-        FedUp::start(&["--members", "3", "--startup-delay-ms", "700"]).expect("kubectl fed up");
-    wait_for(DEADLINE, "3 Ready clusters", || {
-        let out = up.kubectl(&["get", "clusters", "-o", "json"]);
-        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
-        let ready = list["items"]
-            .as_array()?
-            .iter()
-            .filter(|c| {
-                c["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-            })
-            .count();
-        (ready == 3).then_some(())
-    })
-    .expect("members turn Ready");
+    let up = FedUp::start_ready(3, 700);
     let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: waves}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: waves}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: app, image: \"nginx:1.27\"}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: web, namespace: waves}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]\n  rollout: {strategy: ClusterByCluster, maxConcurrentClusters: 1, soakSeconds: 2}\n";
-    ok(flotilla_e2e::kubectl_at(
-        "kubectl",
-        &up.kubeconfig(),
-        &["apply", "-f", "-"],
-        Some(yaml),
-    ));
+    up.apply(yaml);
     ok(up.kubectl(&[
         "rollout",
         "status",
@@ -193,31 +171,9 @@ fn cluster_by_cluster_updates_one_member_at_a_time() {
 
 #[test]
 fn a_canary_that_never_gets_ready_fails_the_rollout_and_nobody_else_sees_it() {
-    let up =
-        FedUp::start(&["--members", "3", "--startup-delay-ms", "300"]).expect("kubectl fed up");
-    wait_for(DEADLINE, "3 Ready clusters", || {
-        let out = up.kubectl(&["get", "clusters", "-o", "json"]);
-        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
-        let ready = list["items"]
-            .as_array()?
-            .iter()
-            .filter(|c| {
-                c["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-            })
-            .count();
-        (ready == 3).then_some(())
-    })
-    .expect("members turn Ready");
+    let up = FedUp::start_ready(3, 300);
     let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: canary}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: canary}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: app, image: \"nginx:1.27\"}]\n---\napiVersion: flotilla.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: api, namespace: canary}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: api}]\n  rollout: {strategy: Canary, canaryClusters: [member-2], progressDeadlineSeconds: 3}\n";
-    ok(flotilla_e2e::kubectl_at(
-        "kubectl",
-        &up.kubeconfig(),
-        &["apply", "-f", "-"],
-        Some(yaml),
-    ));
+    up.apply(yaml);
     ok(up.kubectl(&[
         "rollout",
         "status",

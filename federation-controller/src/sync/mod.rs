@@ -225,6 +225,14 @@ fn fully_available(object: Option<&Value>, replicas: i32, kind: &Kind) -> bool {
     count("availableReplicas") >= want && count("readyReplicas") >= want
 }
 
+/// The sooner of two optional waits.
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// [`fully_available`], and every replica runs the copy's current spec.
 fn fully_updated(object: Option<&Value>, replicas: i32, kind: &Kind) -> bool {
     if !fully_available(object, replicas, kind) {
@@ -592,6 +600,15 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         return Ok(Action::await_change());
     };
 
+    // What the member watch last saw of this template's copy on a cluster.
+    let record_on = |cluster: &str| {
+        ctx.members.record(&(
+            cluster.to_string(),
+            kind.kind,
+            template_ns.clone(),
+            resource.name.clone(),
+        ))
+    };
     // Rollout waves: which targets may get this revision now.
     let generation = template.metadata.generation.unwrap_or(0);
     let gated = binding
@@ -601,7 +618,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         .and_then(|r| r.strategy.as_deref())
         .is_some_and(|s| s == "ClusterByCluster" || s == "Canary");
     let mut waiting = std::collections::BTreeSet::new();
-    let mut soak_left: Option<Duration> = None;
+    let mut wake_in: Option<Duration> = None;
     let mut rollout_status: Option<federation_proto::binding::RolloutStatus> = None;
     if gated {
         let mut unknown = false;
@@ -628,24 +645,15 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             .clusters
             .iter()
             .map(|t| {
-                let record = ctx.members.record(&(
-                    t.name.clone(),
-                    kind.kind,
-                    template_ns.clone(),
-                    resource.name.clone(),
-                ));
+                let record = record_on(&t.name);
                 if record.is_none() && !ctx.members.is_listed(&t.name, kind.kind) {
                     unknown = true;
                 }
                 let object = record.map(|r| r.object());
-                let copy_generation: Option<i64> = object.as_ref().and_then(|o| {
-                    o.pointer(&format!(
-                        "/metadata/annotations/{}",
-                        render::GENERATION_ANNOTATION.replace('/', "~1")
-                    ))
-                    .and_then(Value::as_str)
-                    .and_then(|g| g.parse().ok())
-                });
+                let copy_generation: Option<i64> = object
+                    .as_ref()
+                    .and_then(|o| render::annotation(o, render::GENERATION_ANNOTATION))
+                    .and_then(|g| g.parse().ok());
                 // Done: fully updated, and so for the soak time.
                 let (done, left) = ctx.soak.settle(
                     &key,
@@ -655,9 +663,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                     soak,
                     now,
                 );
-                if let Some(left) = left {
-                    soak_left = Some(soak_left.map_or(left, |l| l.min(left)));
-                }
+                wake_in = earliest(wake_in, left);
                 let updated = fully_updated(object.as_ref(), t.replicas, kind);
                 // Updating for longer than the progress deadline: failed.
                 let failed = deadline.is_some_and(|d| {
@@ -665,9 +671,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                     let (over, left) = ctx
                         .updating
                         .settle(&key, &t.name, generation, updating, d, now);
-                    if let Some(left) = left {
-                        soak_left = Some(soak_left.map_or(left, |l| l.min(left)));
-                    }
+                    wake_in = earliest(wake_in, left);
                     over
                 });
                 if failed {
@@ -695,13 +699,8 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             .collect();
         if unknown {
             // Not every copy is known yet: watch, and decide once they are.
-            for t in &binding.spec.clusters {
-                if let Some(c) = ctx
-                    .clusters
-                    .state()
-                    .into_iter()
-                    .find(|c| c.name_any() == t.name)
-                {
+            for c in ctx.clusters.state() {
+                if binding.spec.clusters.iter().any(|t| t.name == c.name_any()) {
                     ctx.members.watch(&c, kind).await;
                 }
             }
@@ -737,16 +736,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     let mut outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
         let replicas = kind.divisible.then_some(target.replicas);
         let waits = waiting.contains(&target.name);
-        let record = waits
-            .then(|| {
-                ctx.members.record(&(
-                    target.name.clone(),
-                    kind.kind,
-                    template_ns.clone(),
-                    resource.name.clone(),
-                ))
-            })
-            .flatten();
+        let record = waits.then(|| record_on(&target.name)).flatten();
         let key = &key;
         let template = &template;
         let ctx = &ctx;
@@ -864,12 +854,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     let kept: Vec<(String, Value)> = leftovers
         .iter()
         .filter_map(|cluster| {
-            let record = ctx.members.record(&(
-                cluster.clone(),
-                kind.kind,
-                template_ns.clone(),
-                resource.name.clone(),
-            ))?;
+            let record = record_on(cluster)?;
             Some((cluster.clone(), record.object()))
         })
         .collect();
@@ -900,8 +885,8 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
                 .map_err(api_error("writing the status of template", &resource.name))?;
         }
     }
-    // A soak ends with no event: come back then.
-    if let Some(left) = soak_left {
+    // A soak or a progress deadline ends with no event: come back then.
+    if let Some(left) = wake_in {
         return Ok(Action::requeue(left + Duration::from_millis(100)));
     }
     Ok(if retry {

@@ -21,13 +21,7 @@ pub const RETAIN_REPLICAS_ANNOTATION: &str = "flotilla.io/retain-replicas";
 
 /// Whether `template` asks for its members' replicas to be kept.
 pub fn retains_replicas(template: &Value) -> bool {
-    template
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            RETAIN_REPLICAS_ANNOTATION.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        == Some("true")
+    annotation(template, RETAIN_REPLICAS_ANNOTATION) == Some("true")
 }
 
 /// Keeps the member's own `spec.replicas` in `wanted` (see
@@ -149,39 +143,32 @@ pub fn contains(live: &Value, wanted: &Value) -> bool {
     }
 }
 
-/// Whether a member object is one Flotilla manages for `binding`.
+/// A label of an object (as JSON).
+pub fn label<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
+    object["metadata"]["labels"]
+        .get(name)
+        .and_then(Value::as_str)
+}
+
+/// An annotation of an object (as JSON).
+pub fn annotation<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
+    object["metadata"]["annotations"]
+        .get(name)
+        .and_then(Value::as_str)
+}
+
 /// Whether a member object Flotilla created for no binding in particular
 /// (a namespace made to hold propagated objects) may be taken over by a
 /// binding: labelled as Flotilla's, with no binding annotation.
 pub fn is_adoptable(live: &Value) -> bool {
-    live.pointer(&format!(
-        "/metadata/labels/{}",
-        MANAGED_BY_LABEL.replace('/', "~1")
-    ))
-    .and_then(Value::as_str)
-        == Some(MANAGED_BY)
-        && live
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                BINDING_ANNOTATION.replace('/', "~1")
-            ))
-            .is_none()
+    label(live, MANAGED_BY_LABEL) == Some(MANAGED_BY)
+        && annotation(live, BINDING_ANNOTATION).is_none()
 }
 
+/// Whether a member object is one Flotilla manages for `binding`.
 pub fn is_ours(live: &Value, binding: &str) -> bool {
-    live.pointer(&format!(
-        "/metadata/labels/{}",
-        MANAGED_BY_LABEL.replace('/', "~1")
-    ))
-    .and_then(Value::as_str)
-        == Some(MANAGED_BY)
-        && live
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                BINDING_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-            == Some(binding)
+    label(live, MANAGED_BY_LABEL) == Some(MANAGED_BY)
+        && annotation(live, BINDING_ANNOTATION) == Some(binding)
 }
 
 #[cfg(test)]
