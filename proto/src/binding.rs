@@ -100,7 +100,7 @@ pub struct ResourceBindingStatus {
     pub aggregated_status: Vec<MemberStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_observed_generation: Option<i64>,
-    /// The cross-cluster rollout, for `ClusterByCluster` and `Canary` policies.
+    /// The cross-cluster rollout, for policies with a `rollout` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
 }
@@ -109,15 +109,34 @@ pub struct ResourceBindingStatus {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
-    /// `Progressing`, `Complete`, or `Failed` (more clusters failed than
-    /// `maxFailures`: no further cluster starts).
+    /// `Progressing`; `Paused` (`kubectl fed rollout pause`: no further
+    /// cluster starts); `Complete` (every cluster done); `Failed` (more
+    /// clusters failed than `maxFailures`: no further cluster starts);
+    /// `RolledBack` (failed, and with `autoRollback` every cluster that got
+    /// the revision runs `lastGoodRevision` again).
     pub phase: String,
     /// The template generation being rolled out.
     pub revision: i64,
-    /// Per target cluster: `Pending` (previous revision, waiting for its
-    /// wave), `Updating`, `Soaking` (updated and available, for
-    /// `soakSeconds`), `Done` or `Failed` (still updating after
-    /// `progressDeadlineSeconds`).
+    /// The last revision that completed everywhere: what a rollback or
+    /// `kubectl fed rollout undo` returns to (kept as a ControllerRevision
+    /// next to the binding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good_revision: Option<i64>,
+    /// The wave of the last cluster started (1-based; waves of
+    /// `maxConcurrentClusters` in the rollout order, canaries first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_wave: Option<i32>,
+    /// How many waves the rollout has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waves: Option<i32>,
+    /// Why the rollout stopped, or what it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Per target cluster, in the rollout order: `Pending` (previous
+    /// revision, waiting for its wave), `Updating`, `Soaking` (updated and
+    /// available, for `soakSeconds`), `Done`, `Failed` (still updating after
+    /// `progressDeadlineSeconds`, or regressed), `RolledBack` (runs
+    /// `lastGoodRevision` again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterRollout>,
 }
@@ -128,6 +147,36 @@ pub struct RolloutStatus {
 pub struct ClusterRollout {
     pub name: String,
     pub state: String,
+    /// Its wave (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<i32>,
+}
+
+/// Annotation on a ResourceBinding: its rollout is paused (`kubectl fed
+/// rollout pause`); clusters mid-update finish, no further one starts.
+pub const ROLLOUT_PAUSED_ANNOTATION: &str = "flotilla.io/rollout-paused";
+
+/// Label on the ControllerRevisions that keep a binding's good revisions:
+/// its value is [`revision_label_value`] of the binding's name.
+pub const REVISION_BINDING_LABEL: &str = "flotilla.io/binding-name";
+
+/// The [`REVISION_BINDING_LABEL`] value for a binding: its name, or a hash
+/// of it when the name is too long for a label value.
+pub fn revision_label_value(binding_name: &str) -> String {
+    if binding_name.len() <= 63 {
+        return binding_name.to_string();
+    }
+    // FNV-1a: stable across builds and processes.
+    let hash = binding_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("h-{hash:016x}")
+}
+
+/// The name of the ControllerRevision keeping revision `revision` of a
+/// binding's template.
+pub fn revision_name(binding_name: &str, revision: i64) -> String {
+    format!("{binding_name}-{revision}")
 }
 
 /// The member copy in one cluster.

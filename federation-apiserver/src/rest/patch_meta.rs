@@ -190,7 +190,8 @@ static NAMESPACE: Schema = Schema {
     ],
 };
 
-/// ConfigMap, Secret, Event, Ingress, Lease, RBAC: nothing beyond metadata.
+/// ConfigMap, Secret, Event, Ingress, Lease, RBAC, ControllerRevision:
+/// nothing beyond metadata.
 static METADATA_ONLY: Schema = Schema {
     name: "Object",
     fields: &[object("metadata", &OBJECT_META)],
@@ -343,6 +344,8 @@ pub fn for_kind(group: &str, version: &str, kind: &str) -> Option<&'static Schem
         ("policy", "v1", "PodDisruptionBudget") => &PDB,
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => &HPA,
         ("coordination.k8s.io", "v1", "Lease") => &METADATA_ONLY,
+        // Its data is a RawExtension: a patch replaces it.
+        ("apps", "v1", "ControllerRevision") => &METADATA_ONLY,
         // Rules, subjects: no patch strategy (a patch replaces the list).
         (
             "rbac.authorization.k8s.io",

@@ -304,6 +304,18 @@ pub fn builtin_types() -> Vec<ResourceType> {
             extra_field_labels: &[],
         },
         Spec {
+            group: "apps",
+            version: "v1",
+            kind: "ControllerRevision",
+            plural: "controllerrevisions",
+            namespaced: true,
+            short_names: NONE,
+            categories: NONE,
+            has_status: false,
+            schema_check: Schema::Builtin(check_as::<apps::ControllerRevision>),
+            extra_field_labels: &[],
+        },
+        Spec {
             group: "batch",
             version: "v1",
             kind: "Job",

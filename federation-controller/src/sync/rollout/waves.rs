@@ -1,31 +1,7 @@
-//! Cross-cluster rollout waves: which clusters may get a template's new
-//! revision now.
-//!
-//! `AllAtOnce` (the default) updates every copy at once. `ClusterByCluster`
-//! updates at most `maxConcurrentClusters` copies at a time (a number, or a
-//! percentage of the placed clusters; default 1), in a stable order (by
-//! cluster name); the next cluster starts when one in progress runs all its
-//! replicas of the new revision, updated and available. `Canary` does the
-//! same with `canaryClusters` first: no other cluster starts until every
-//! canary is done.
-//!
-//! A copy counts as done once it has stayed fully updated and available
-//! for `soakSeconds` ([`Soak`]); a copy that regresses during its soak
-//! starts it again when it recovers.
-//!
-//! A copy still updating after `progressDeadlineSeconds` has failed; beyond
-//! `maxFailures` (default 0) no further cluster starts, so the clusters not
-//! reached never see the bad revision; within it, a failed cluster frees
-//! its slot.
-//!
-//! # Caveats
-//! Automatic rollback is not implemented yet: a failed copy keeps the new
-//! revision (the others keep the previous one). Soak clocks live in the
-//! controller's memory: a restarted controller soaks again.
+//! Which targets may take a template's new revision now, and the order
+//! and waves they go in.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
 
 use federation_proto::policy::Rollout;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -42,47 +18,6 @@ pub struct CopyState {
     pub failed: bool,
 }
 
-/// How long each copy has been in a state (done, for the soak; updating,
-/// for the progress deadline) with a revision: (binding, cluster) →
-/// (template generation, since).
-#[derive(Default)]
-pub struct Soak {
-    since: Mutex<HashMap<(String, String), (i64, Instant)>>,
-}
-
-impl Soak {
-    /// Whether a copy that is `done_now` at `generation` has soaked for
-    /// `soak`, and if not, how long it still has to.
-    pub fn settle(
-        &self,
-        binding: &str,
-        cluster: &str,
-        generation: i64,
-        done_now: bool,
-        soak: Duration,
-        now: Instant,
-    ) -> (bool, Option<Duration>) {
-        let Ok(mut since) = self.since.lock() else {
-            return (done_now, None);
-        };
-        let key = (binding.to_string(), cluster.to_string());
-        if !done_now {
-            since.remove(&key);
-            return (false, None);
-        }
-        let entry = since.entry(key).or_insert((generation, now));
-        if entry.0 != generation {
-            *entry = (generation, now);
-        }
-        let soaked = now.saturating_duration_since(entry.1);
-        if soaked >= soak {
-            (true, None)
-        } else {
-            (false, Some(soak - soaked))
-        }
-    }
-}
-
 /// How many clusters may be mid-update at once.
 fn limit(rollout: &Rollout, clusters: usize) -> usize {
     let n = match &rollout.max_concurrent_clusters {
@@ -96,26 +31,70 @@ fn limit(rollout: &Rollout, clusters: usize) -> usize {
     n.max(1)
 }
 
+/// Whether the strategy rolls cluster by cluster (`ClusterByCluster`,
+/// `Canary`) rather than everywhere at once.
+pub fn in_waves(rollout: &Rollout) -> bool {
+    matches!(
+        rollout.strategy.as_deref(),
+        Some("ClusterByCluster" | "Canary")
+    )
+}
+
+/// The canaries of a `Canary` rollout.
+fn canaries(rollout: &Rollout) -> &[String] {
+    match rollout.strategy.as_deref() {
+        Some("Canary") => &rollout.canary_clusters,
+        _ => &[],
+    }
+}
+
+/// The rollout order of `clusters`, each with its wave (1-based): the
+/// canaries first, in the order the policy lists them, then the others by
+/// name, `maxConcurrentClusters` to a wave; canaries never share a wave
+/// with the others. Everyone is in wave 1 when the strategy is not in
+/// waves.
+pub fn waves(rollout: &Rollout, clusters: &[String]) -> Vec<(String, i32)> {
+    let mut sorted: Vec<&String> = clusters.iter().collect();
+    if !in_waves(rollout) {
+        sorted.sort();
+        return sorted.into_iter().map(|c| (c.clone(), 1)).collect();
+    }
+    let canaries = canaries(rollout);
+    let rank = |c: &String| canaries.iter().position(|n| n == c).unwrap_or(usize::MAX);
+    sorted.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    let size = limit(rollout, clusters.len());
+    let canary_count = sorted.iter().filter(|c| canaries.contains(c)).count();
+    let canary_waves = canary_count.div_ceil(size);
+    sorted
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let wave = if i < canary_count {
+                i / size
+            } else {
+                canary_waves + (i - canary_count) / size
+            };
+            (c.clone(), wave as i32 + 1)
+        })
+        .collect()
+}
+
 /// The targets that may be rendered from `generation` now; the others keep
-/// the copy they have.
+/// the copy they have. A `paused` rollout starts no further cluster.
 pub fn allowed(
     rollout: Option<&Rollout>,
     generation: i64,
     copies: &[CopyState],
+    paused: bool,
 ) -> BTreeSet<String> {
     let everyone = || copies.iter().map(|c| c.cluster.clone()).collect();
     let Some(rollout) = rollout else {
         return everyone();
     };
-    let strategy = rollout.strategy.as_deref().unwrap_or("AllAtOnce");
-    if strategy != "ClusterByCluster" && strategy != "Canary" {
+    if !in_waves(rollout) && !paused {
         return everyone();
     }
-    let canaries: &[String] = if strategy == "Canary" {
-        &rollout.canary_clusters
-    } else {
-        &[]
-    };
+    let canaries = canaries(rollout);
     // No copy yet (nothing to roll) or already on this revision: free to go.
     let mut allowed: BTreeSet<String> = copies
         .iter()
@@ -125,7 +104,7 @@ pub fn allowed(
     // Beyond maxFailures the rollout stops: the clusters not reached keep
     // the previous revision.
     let failures = copies.iter().filter(|c| c.failed).count();
-    if failures > rollout.max_failures.unwrap_or(0).max(0) as usize {
+    if paused || failures > rollout.max_failures.unwrap_or(0).max(0) as usize {
         return allowed;
     }
     let in_progress = copies
@@ -147,7 +126,11 @@ pub fn allowed(
         .iter()
         .filter(|c| canaries.contains(&c.cluster))
         .all(|c| (c.done || c.failed) && c.generation.is_some_and(|g| g >= generation));
-    let slots = limit(rollout, copies.len()).saturating_sub(in_progress);
+    let slots = if in_waves(rollout) {
+        limit(rollout, copies.len()).saturating_sub(in_progress)
+    } else {
+        copies.len()
+    };
     for c in pending.into_iter().take(slots) {
         if !canaries.contains(&c.cluster) && !canaries_done {
             break;
@@ -186,9 +169,9 @@ mod tests {
     #[test]
     fn all_at_once_lets_everyone_go() {
         let copies = [copy("m1", 1, true), copy("m2", 1, true)];
-        assert_eq!(names(allowed(None, 2, &copies)), ["m1", "m2"]);
+        assert_eq!(names(allowed(None, 2, &copies, false)), ["m1", "m2"]);
         let r = rollout("AllAtOnce", None, &[]);
-        assert_eq!(names(allowed(Some(&r), 2, &copies)), ["m1", "m2"]);
+        assert_eq!(names(allowed(Some(&r), 2, &copies, false)), ["m1", "m2"]);
     }
 
     #[test]
@@ -199,21 +182,21 @@ mod tests {
             copy("m1", 1, true),
             copy("m3", 1, true),
         ];
-        assert_eq!(names(allowed(Some(&r), 2, &start)), ["m1"]);
+        assert_eq!(names(allowed(Some(&r), 2, &start, false)), ["m1"]);
         // m1 is mid-update: nobody else starts.
         let busy = [
             copy("m1", 2, false),
             copy("m2", 1, true),
             copy("m3", 1, true),
         ];
-        assert_eq!(names(allowed(Some(&r), 2, &busy)), ["m1"]);
+        assert_eq!(names(allowed(Some(&r), 2, &busy, false)), ["m1"]);
         // m1 done: m2 goes.
         let next = [
             copy("m1", 2, true),
             copy("m2", 1, true),
             copy("m3", 1, true),
         ];
-        assert_eq!(names(allowed(Some(&r), 2, &next)), ["m1", "m2"]);
+        assert_eq!(names(allowed(Some(&r), 2, &next, false)), ["m1", "m2"]);
         // A new cluster without a copy is never held back.
         let fresh = [
             copy("m1", 2, false),
@@ -224,7 +207,7 @@ mod tests {
                 failed: false,
             },
         ];
-        assert_eq!(names(allowed(Some(&r), 2, &fresh)), ["m1", "m4"]);
+        assert_eq!(names(allowed(Some(&r), 2, &fresh, false)), ["m1", "m4"]);
     }
 
     #[test]
@@ -235,43 +218,15 @@ mod tests {
             Some(IntOrString::String("50%".into())),
             &[],
         );
-        assert_eq!(names(allowed(Some(&half), 2, &copies)), ["m1", "m2"]);
+        assert_eq!(names(allowed(Some(&half), 2, &copies, false)), ["m1", "m2"]);
         let tiny = rollout(
             "ClusterByCluster",
             Some(IntOrString::String("1%".into())),
             &[],
         );
-        assert_eq!(names(allowed(Some(&tiny), 2, &copies)), ["m1"]);
+        assert_eq!(names(allowed(Some(&tiny), 2, &copies, false)), ["m1"]);
         let zero = rollout("ClusterByCluster", Some(IntOrString::Int(0)), &[]);
-        assert_eq!(names(allowed(Some(&zero), 2, &copies)), ["m1"]);
-    }
-
-    #[test]
-    fn a_copy_is_done_after_its_soak_and_starts_over_when_it_regresses() {
-        let soak = Soak::default();
-        let t0 = Instant::now();
-        let ten = Duration::from_secs(10);
-        assert_eq!(soak.settle("b", "m1", 2, false, ten, t0), (false, None));
-        assert_eq!(soak.settle("b", "m1", 2, true, ten, t0), (false, Some(ten)));
-        let t4 = t0 + Duration::from_secs(4);
-        assert_eq!(
-            soak.settle("b", "m1", 2, true, ten, t4),
-            (false, Some(Duration::from_secs(6)))
-        );
-        // A regression resets the clock.
-        assert_eq!(soak.settle("b", "m1", 2, false, ten, t4), (false, None));
-        let t5 = t0 + Duration::from_secs(5);
-        assert_eq!(soak.settle("b", "m1", 2, true, ten, t5), (false, Some(ten)));
-        assert_eq!(soak.settle("b", "m1", 2, true, ten, t5 + ten), (true, None));
-        // A new revision soaks anew; no soak asked: done at once.
-        assert_eq!(
-            soak.settle("b", "m1", 3, true, ten, t5 + ten),
-            (false, Some(ten))
-        );
-        assert_eq!(
-            soak.settle("b", "m2", 3, true, Duration::ZERO, t0),
-            (true, None)
-        );
+        assert_eq!(names(allowed(Some(&zero), 2, &copies, false)), ["m1"]);
     }
 
     #[test]
@@ -281,16 +236,63 @@ mod tests {
         failed.failed = true;
         let copies = [failed.clone(), copy("m2", 1, true), copy("m3", 1, true)];
         // maxFailures 0: m2 and m3 keep the previous revision.
-        assert_eq!(names(allowed(Some(&r), 2, &copies)), ["m1"]);
+        assert_eq!(names(allowed(Some(&r), 2, &copies, false)), ["m1"]);
         // maxFailures 1: the failed cluster frees its slot, m2 goes.
         let tolerant = Rollout {
             max_failures: Some(1),
             ..r.clone()
         };
-        assert_eq!(names(allowed(Some(&tolerant), 2, &copies)), ["m1", "m2"]);
+        assert_eq!(
+            names(allowed(Some(&tolerant), 2, &copies, false)),
+            ["m1", "m2"]
+        );
         // A failed canary stops a Canary rollout.
         let canary = rollout("Canary", Some(IntOrString::Int(1)), &["m1"]);
-        assert_eq!(names(allowed(Some(&canary), 2, &copies)), ["m1"]);
+        assert_eq!(names(allowed(Some(&canary), 2, &copies, false)), ["m1"]);
+    }
+
+    #[test]
+    fn paused_rollouts_start_no_further_cluster() {
+        let r = rollout("ClusterByCluster", Some(IntOrString::Int(2)), &[]);
+        let copies = [
+            copy("m1", 2, false),
+            copy("m2", 1, true),
+            copy("m3", 1, true),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &copies, false)), ["m1", "m2"]);
+        // m1 goes on; m2 waits for the resume.
+        assert_eq!(names(allowed(Some(&r), 2, &copies, true)), ["m1"]);
+        // Pausing an AllAtOnce rollout holds whoever has not started.
+        let all = rollout("AllAtOnce", None, &[]);
+        assert_eq!(names(allowed(Some(&all), 2, &copies, true)), ["m1"]);
+        assert_eq!(
+            names(allowed(Some(&all), 2, &copies, false)),
+            ["m1", "m2", "m3"]
+        );
+    }
+
+    #[test]
+    fn waves_put_canaries_first_and_alone() {
+        let clusters: Vec<String> = ["m4", "m2", "m1", "m3", "m5"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let canary = rollout("Canary", Some(IntOrString::Int(2)), &["m3"]);
+        let w = |r: &Rollout| -> Vec<(String, i32)> { waves(r, &clusters) };
+        let expect = |list: &[(&str, i32)]| -> Vec<(String, i32)> {
+            list.iter().map(|(c, n)| (c.to_string(), *n)).collect()
+        };
+        assert_eq!(
+            w(&canary),
+            expect(&[("m3", 1), ("m1", 2), ("m2", 2), ("m4", 3), ("m5", 3)])
+        );
+        let one = rollout("ClusterByCluster", None, &[]);
+        assert_eq!(
+            w(&one),
+            expect(&[("m1", 1), ("m2", 2), ("m3", 3), ("m4", 4), ("m5", 5)])
+        );
+        let all = rollout("AllAtOnce", None, &[]);
+        assert!(w(&all).iter().all(|(_, n)| *n == 1));
     }
 
     #[test]
@@ -301,20 +303,20 @@ mod tests {
             copy("m2", 1, true),
             copy("m3", 1, true),
         ];
-        assert_eq!(names(allowed(Some(&r), 2, &start)), ["m3"]);
+        assert_eq!(names(allowed(Some(&r), 2, &start, false)), ["m3"]);
         let canary_busy = [
             copy("m1", 1, true),
             copy("m2", 1, true),
             copy("m3", 2, false),
         ];
-        assert_eq!(names(allowed(Some(&r), 2, &canary_busy)), ["m3"]);
+        assert_eq!(names(allowed(Some(&r), 2, &canary_busy, false)), ["m3"]);
         let canary_done = [
             copy("m1", 1, true),
             copy("m2", 1, true),
             copy("m3", 2, true),
         ];
         assert_eq!(
-            names(allowed(Some(&r), 2, &canary_done)),
+            names(allowed(Some(&r), 2, &canary_done, false)),
             ["m1", "m2", "m3"]
         );
     }

@@ -1,0 +1,410 @@
+//! Cross-cluster rollouts: which targets may get a template's new revision
+//! now, which go back to the last good one, and what the binding says of it.
+//!
+//! With a `rollout` block in the policy, a template change reaches the
+//! clusters as the strategy says. `AllAtOnce` updates every copy at once.
+//! `ClusterByCluster` updates at most `maxConcurrentClusters` copies at a
+//! time (a number, or a percentage of the placed clusters; default 1), in
+//! a stable order (by cluster name); the next cluster starts when one in
+//! progress runs all its replicas of the new revision, updated and
+//! available. `Canary` does the same with `canaryClusters` first: no other
+//! cluster starts until every canary is done ([`waves`]).
+//!
+//! A copy counts as done once it has stayed fully updated and available
+//! for `soakSeconds` ([`StateClock`]). A copy still updating after
+//! `progressDeadlineSeconds`, or that stops being fully updated and
+//! available during its soak, has failed. Beyond `maxFailures` (default 0)
+//! no further cluster starts, so the clusters not reached never see the bad
+//! revision (phase `Failed`); within it, a failed cluster frees its slot.
+//! With `autoRollback: true` every target is then rendered from the last
+//! good revision again (phase `RolledBack`) until the template changes.
+//!
+//! The last good revision is the last one that completed everywhere,
+//! recorded in the [`history`]. `kubectl fed rollout pause` (annotation
+//! [`ROLLOUT_PAUSED_ANNOTATION`] on the binding) lets the clusters
+//! mid-update finish and starts no further one (phase `Paused`).
+//!
+//! # Guarantees
+//! - A failure is final for its revision: a failed copy that recovers
+//!   later does not restart a stopped rollout (the binding's status keeps
+//!   it, so a restarted controller knows too). A new template revision
+//!   (an edit, `kubectl fed rollout undo`) starts a new rollout.
+//! - The decision to roll back is kept in memory as soon as it is made and
+//!   in the binding's status after that, so a stale binding cache never
+//!   undoes it.
+//!
+//! # Caveats
+//! Soak and deadline clocks live in the controller's memory: a restarted
+//! controller soaks (and waits for deadlines) again.
+
+pub mod clock;
+pub mod history;
+pub mod waves;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use federation_proto::binding::{ClusterRollout, RolloutStatus, ROLLOUT_PAUSED_ANNOTATION};
+use federation_proto::ResourceBinding;
+use kube::api::DynamicObject;
+use kube::ResourceExt;
+use serde_json::Value;
+
+pub use clock::StateClock;
+pub use waves::{allowed, CopyState};
+
+use super::status::fully_updated;
+use super::{api_error, earliest, render, Context, Error};
+use crate::kinds::Kind;
+
+/// What the gate decided for one reconcile of a binding.
+pub(super) struct Gate {
+    /// Targets that keep the copy they have (their wave has not come, the
+    /// rollout is paused or stopped).
+    pub waiting: BTreeSet<String>,
+    /// Render the other targets from this revision instead of the
+    /// template (a rollback).
+    pub render_from: Option<Arc<DynamicObject>>,
+    /// When a soak or a progress deadline ends.
+    pub wake_in: Option<Duration>,
+    pub status: RolloutStatus,
+}
+
+pub(super) enum Decision {
+    /// No rollout block: every target renders from the template.
+    Ungated,
+    /// Not every target's copy has been seen yet: decide once it has.
+    Unknown,
+    Gate(Gate),
+}
+
+/// What the gate keeps of a binding between reconciles.
+#[derive(Default, Clone)]
+struct Remembered {
+    last_good: Option<i64>,
+    /// The revision rolled back, and why.
+    rolled_back: Option<(i64, String)>,
+    /// (cluster, revision) that failed, and how.
+    failed: HashMap<(String, i64), String>,
+    /// The last good revision's template, once loaded for a rollback.
+    rollback_template: Option<(i64, Arc<DynamicObject>)>,
+}
+
+/// The rollout gate's clocks and memory, shared by every reconcile.
+#[derive(Default)]
+pub struct Tracker {
+    /// Since when each copy has been fully updated (the soak).
+    soak: StateClock,
+    /// Since when each copy has been updating (the progress deadline).
+    updating: StateClock,
+    remembered: Mutex<HashMap<String, Remembered>>,
+}
+
+impl Tracker {
+    fn recall(&self, key: &str) -> Remembered {
+        self.remembered
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+            .unwrap_or_default()
+    }
+
+    fn keep(&self, key: &str, remembered: Remembered) {
+        if let Ok(mut m) = self.remembered.lock() {
+            m.insert(key.to_string(), remembered);
+        }
+    }
+
+    /// Forgets a deleted binding.
+    pub fn forget(&self, key: &str) {
+        self.soak.forget(key);
+        self.updating.forget(key);
+        if let Ok(mut m) = self.remembered.lock() {
+            m.remove(key);
+        }
+    }
+}
+
+/// Decides which targets of `binding` take `template`'s revision now.
+pub(super) async fn decide(
+    ctx: &Context,
+    binding: &ResourceBinding,
+    kind: &'static Kind,
+    template: &DynamicObject,
+) -> Result<Decision, Error> {
+    let Some(rollout) = binding.spec.rollout.as_ref() else {
+        return Ok(Decision::Ungated);
+    };
+    let namespace = binding.namespace().unwrap_or_default();
+    let name = binding.name_any();
+    let key = format!("{namespace}/{name}");
+    let generation = template.metadata.generation.unwrap_or(0);
+    let tracker = &ctx.rollouts;
+    let previous = binding
+        .status
+        .as_ref()
+        .and_then(|s| s.rollout.clone())
+        .unwrap_or_default();
+    let same_revision = previous.revision == generation;
+    let mut memory = tracker.recall(&key);
+    let last_good = memory.last_good.max(previous.last_good_revision);
+    let paused = binding
+        .annotations()
+        .get(ROLLOUT_PAUSED_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    let soak = Duration::from_secs(rollout.soak_seconds.unwrap_or(0).max(0) as u64);
+    let deadline = rollout
+        .progress_deadline_seconds
+        .map(|s| Duration::from_secs(s.max(1) as u64));
+    let targets: Vec<String> = binding
+        .spec
+        .clusters
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let order = waves::waves(rollout, &targets);
+    let previous_state = |cluster: &str| {
+        previous
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .map(|c| c.state.as_str())
+    };
+    let now = Instant::now();
+    let mut wake_in = None;
+    let mut unknown = false;
+    let mut copies = Vec::new();
+    // Per copy: fully updated and available now.
+    let mut updated_now = Vec::new();
+    for (cluster, _) in &order {
+        let replicas = binding
+            .spec
+            .clusters
+            .iter()
+            .find(|t| t.name == *cluster)
+            .map_or(0, |t| t.replicas);
+        let record = ctx.members.record(&(
+            cluster.clone(),
+            kind.kind,
+            template.namespace().unwrap_or_default(),
+            template.name_any(),
+        ));
+        if record.is_none() && !ctx.members.is_listed(cluster, kind.kind) {
+            unknown = true;
+        }
+        let object = record.map(|r| r.object());
+        let copy_generation: Option<i64> = object
+            .as_ref()
+            .and_then(|o| render::annotation(o, render::GENERATION_ANNOTATION))
+            .and_then(|g| g.parse().ok());
+        let updated = fully_updated(object.as_ref(), replicas, kind);
+        let at = copy_generation.unwrap_or(0);
+        let on_revision = copy_generation == Some(generation);
+        let failure = (cluster.clone(), generation);
+        // Regressed during its soak: failed.
+        let soaking = tracker
+            .soak
+            .elapsed(&key, cluster, at, now)
+            .is_some_and(|e| e < soak);
+        if soaking && !updated && on_revision {
+            memory
+                .failed
+                .entry(failure.clone())
+                .or_insert_with(|| "stopped being available during its soak".into());
+        }
+        // Done: fully updated, and so for the soak time.
+        let (done, left) = tracker.soak.settle(&key, cluster, at, updated, soak, now);
+        wake_in = earliest(wake_in, left);
+        // Updating for longer than the progress deadline: failed.
+        if let Some(d) = deadline {
+            let updating = on_revision && !updated;
+            let (over, left) = tracker
+                .updating
+                .settle(&key, cluster, generation, updating, d, now);
+            wake_in = earliest(wake_in, left);
+            if over {
+                memory.failed.entry(failure.clone()).or_insert_with(|| {
+                    format!(
+                        "not done within progressDeadlineSeconds ({} s)",
+                        d.as_secs()
+                    )
+                });
+            }
+        }
+        // The status remembers failures a restart forgot.
+        if same_revision && previous_state(cluster) == Some("Failed") {
+            memory
+                .failed
+                .entry(failure.clone())
+                .or_insert_with(|| "failed".into());
+        }
+        updated_now.push(updated);
+        copies.push(CopyState {
+            cluster: cluster.clone(),
+            generation: copy_generation,
+            done,
+            failed: memory.failed.contains_key(&failure),
+        });
+    }
+    if unknown {
+        return Ok(Decision::Unknown);
+    }
+    let failed: Vec<String> = copies
+        .iter()
+        .filter(|c| c.failed)
+        .map(|c| {
+            let why = &memory.failed[&(c.cluster.clone(), generation)];
+            format!("{}: {why}", c.cluster)
+        })
+        .collect();
+    let max_failures = rollout.max_failures.unwrap_or(0).max(0) as usize;
+    let stopped = failed.len() > max_failures;
+    let auto_rollback = rollout.auto_rollback == Some(true);
+
+    // Roll back: decided once per revision, then kept.
+    let mut rolled_back = memory
+        .rolled_back
+        .clone()
+        .filter(|(r, _)| *r == generation)
+        .or_else(|| {
+            (same_revision && previous.phase == "RolledBack")
+                .then(|| (generation, previous.message.clone().unwrap_or_default()))
+        });
+    let mut message = None;
+    if rolled_back.is_none() && stopped && auto_rollback {
+        match last_good.filter(|l| *l < generation) {
+            Some(good) => {
+                rolled_back = Some((
+                    generation,
+                    format!("{}; rolled back to revision {good}", failed.join("; ")),
+                ))
+            }
+            None => {
+                message = Some(format!(
+                    "{}; no earlier good revision to roll back to",
+                    failed.join("; ")
+                ))
+            }
+        }
+    }
+    let rollback_template = match (&rolled_back, last_good) {
+        (Some(_), Some(good)) => match &memory.rollback_template {
+            Some((revision, template)) if *revision == good => Some(template.clone()),
+            _ => {
+                let loaded = history::load(&ctx.client, &namespace, &name, good)
+                    .await
+                    .map_err(api_error("reading the revision history of binding", &name))?
+                    .map(Arc::new);
+                memory.rollback_template = loaded.clone().map(|t| (good, t));
+                loaded
+            }
+        },
+        _ => None,
+    };
+    if rolled_back.is_some() && rollback_template.is_none() {
+        message = Some(format!(
+            "{}; revision {} is no longer in the history: not rolled back",
+            failed.join("; "),
+            last_good.unwrap_or(0)
+        ));
+        rolled_back = None;
+    }
+    memory.rolled_back = rolled_back.clone();
+
+    let wave_of = |cluster: &str| order.iter().find(|(c, _)| c == cluster).map(|(_, w)| *w);
+    let waves = order.iter().map(|(_, w)| *w).max();
+    let mut clusters = Vec::new();
+    let mut waiting = BTreeSet::new();
+    let phase;
+    if let Some((_, why)) = &rolled_back {
+        // Every target renders from the last good revision; the clusters
+        // the rollout never reached already run it.
+        for c in &copies {
+            let state = if c.generation == Some(generation) {
+                "RollingBack"
+            } else if previous_state(&c.cluster).is_none_or(|s| s != "Pending") {
+                "RolledBack"
+            } else {
+                "Pending"
+            };
+            clusters.push((c.cluster.clone(), state));
+        }
+        phase = "RolledBack";
+        message = Some(why.clone());
+    } else {
+        let allowed = allowed(Some(rollout), generation, &copies, paused);
+        for (c, updated) in copies.iter().zip(&updated_now) {
+            let state = match c.generation {
+                Some(g) if g < generation => "Pending",
+                _ if c.failed => "Failed",
+                None => "Updating",
+                _ if c.done => "Done",
+                _ if *updated => "Soaking",
+                _ => "Updating",
+            };
+            clusters.push((c.cluster.clone(), state));
+            if !allowed.contains(&c.cluster) {
+                waiting.insert(c.cluster.clone());
+            }
+        }
+        let complete = clusters.iter().all(|(_, s)| *s == "Done");
+        phase = if complete {
+            "Complete"
+        } else if stopped {
+            if message.is_none() {
+                message = Some(format!("{}; the rollout stopped", failed.join("; ")));
+            }
+            "Failed"
+        } else if paused {
+            message = Some("paused: resume with kubectl fed rollout resume".into());
+            "Paused"
+        } else {
+            "Progressing"
+        };
+        if complete && last_good != Some(generation) {
+            let value = serde_json::to_value(template).unwrap_or(Value::Null);
+            history::record(&ctx.client, &namespace, &name, &value)
+                .await
+                .map_err(api_error(
+                    "recording the revision history of binding",
+                    &name,
+                ))?;
+            memory.last_good = Some(generation);
+        }
+    }
+    let current_wave = if phase == "Complete" {
+        waves
+    } else {
+        clusters
+            .iter()
+            .filter(|(_, s)| *s != "Pending")
+            .filter_map(|(c, _)| wave_of(c))
+            .max()
+            .or(previous.current_wave.filter(|_| same_revision))
+    };
+    let status = RolloutStatus {
+        phase: phase.to_string(),
+        revision: generation,
+        last_good_revision: memory.last_good.max(last_good),
+        current_wave,
+        waves,
+        message,
+        clusters: clusters
+            .into_iter()
+            .map(|(name, state)| ClusterRollout {
+                wave: wave_of(&name),
+                name,
+                state: state.to_string(),
+            })
+            .collect(),
+    };
+    memory.last_good = status.last_good_revision;
+    tracker.keep(&key, memory);
+    Ok(Decision::Gate(Gate {
+        waiting,
+        render_from: rollback_template.filter(|_| rolled_back.is_some()),
+        wake_in,
+        status,
+    }))
+}
