@@ -3,13 +3,13 @@
 //! - `up`: a whole local federation in one process ([`up`]).
 //! - `sim`: one simulated member cluster, and `sim fault` to make a running
 //!   one misbehave ([`sim`]).
-//!
-//! Verbs that talk to a federation (join, cordon, drain, rollout...) arrive
-//! with the issues that build what they drive.
+//! - `join`/`unjoin`, `cordon`/`uncordon`/`drain`, `rollout`: verbs that
+//!   talk to a federation ([`join`], [`maintenance`], [`rollout`]).
 
 pub mod federation;
 pub mod join;
 pub mod maintenance;
+pub mod rollout;
 pub mod sim;
 pub mod up;
 
@@ -44,6 +44,9 @@ pub enum Command {
     /// Move every replica Flotilla placed on a member to the others, new
     /// copies ready before old ones go; returns once the member is empty.
     Drain(maintenance::DrainArgs),
+    /// Cross-cluster rollouts: status (per-cluster progress, waits for the
+    /// end), pause, resume, undo.
+    Rollout(rollout::RolloutArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level.
@@ -75,6 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cordon(args) => maintenance::set_unschedulable(args, true).await,
         Command::Uncordon(args) => maintenance::set_unschedulable(args, false).await,
         Command::Drain(args) => maintenance::drain(args).await,
+        Command::Rollout(args) => rollout::run(args).await,
     }
 }
 
