@@ -267,6 +267,11 @@ pub fn binding_printer() -> Printer {
                 .collect();
             or_none(&clusters.join(","))
         }),
+        col(
+            "Rollout",
+            "The cross-cluster rollout: phase and wave.",
+            |o, _| string(rollout_cell(o)),
+        ),
         Column::age(),
         wide("Policy", "The policy that placed the template.", |o, _| {
             or_none(text(o, "/spec/policy"))
@@ -279,6 +284,28 @@ pub fn binding_printer() -> Printer {
             ))
         }),
     ])
+}
+
+/// `Progressing 2/3` (wave of waves), `RolledBack to 4`, `Complete`, or
+/// `<none>` without a rollout block.
+fn rollout_cell(binding: &Value) -> String {
+    let rollout = &binding["status"]["rollout"];
+    let Some(phase) = rollout["phase"].as_str() else {
+        return "<none>".into();
+    };
+    match (
+        phase,
+        rollout["currentWave"].as_i64(),
+        rollout["waves"].as_i64(),
+    ) {
+        ("RolledBack", _, _) => match rollout["lastGoodRevision"].as_i64() {
+            Some(good) => format!("RolledBack to {good}"),
+            None => phase.to_string(),
+        },
+        ("Complete", _, _) => phase.to_string(),
+        (_, Some(wave), Some(waves)) => format!("{phase} {wave}/{waves}"),
+        _ => phase.to_string(),
+    }
 }
 
 fn register_printers() {
@@ -380,6 +407,31 @@ mod tests {
             .check(&taint)
             .expect_err("effect")
             .contains("effect"));
+    }
+
+    #[test]
+    fn binding_rollout_cell() {
+        let with = |rollout: Value| json!({"status": {"rollout": rollout}});
+        assert_eq!(rollout_cell(&json!({})), "<none>");
+        assert_eq!(
+            rollout_cell(&with(
+                json!({"phase": "Progressing", "currentWave": 2, "waves": 3})
+            )),
+            "Progressing 2/3"
+        );
+        assert_eq!(
+            rollout_cell(&with(
+                json!({"phase": "RolledBack", "lastGoodRevision": 4, "waves": 3})
+            )),
+            "RolledBack to 4"
+        );
+        assert_eq!(
+            rollout_cell(&with(
+                json!({"phase": "Complete", "currentWave": 3, "waves": 3})
+            )),
+            "Complete"
+        );
+        assert_eq!(rollout_cell(&with(json!({"phase": "Paused"}))), "Paused");
     }
 
     #[test]

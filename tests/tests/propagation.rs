@@ -112,7 +112,10 @@ fn weights_divide_scaling_moves_the_difference_and_status_adds_up() {
         .expect("header")
         .split_whitespace()
         .collect();
-    assert_eq!(header, ["NAME", "SCHEDULED", "APPLIED", "CLUSTERS", "AGE"]);
+    assert_eq!(
+        header,
+        ["NAME", "SCHEDULED", "APPLIED", "CLUSTERS", "ROLLOUT", "AGE"]
+    );
     assert!(
         table.contains("member-1:3,member-2:6,member-3:6"),
         "{table}"

@@ -148,6 +148,8 @@ fn a_bad_canary_is_rolled_back_automatically_and_undo_restores_the_template() {
             .then_some(())
     })
     .expect("the canary recovers");
+    let table = ok(up.kubectl(&["get", "rb", "api-deployment", "-n", "canary"]));
+    assert!(table.contains("RolledBack to 1"), "{table}");
     // `rollout status` says so, and fails.
     let status = up.fed(&["rollout", "status", "deployment/api", "-n", "canary"]);
     let text = String::from_utf8_lossy(&status.stdout);

@@ -126,6 +126,76 @@ impl Tracker {
     }
 }
 
+/// One target's copy as the member watch last saw it.
+struct Observed<'a> {
+    cluster: &'a str,
+    /// The template generation it was rendered from.
+    generation: Option<i64>,
+    /// It runs all its replicas of that generation, updated and available.
+    updated: bool,
+    /// The binding's status says it failed on this revision.
+    failed_before: bool,
+}
+
+/// The rollout's clock settings, and the time now.
+struct Timing {
+    soak: Duration,
+    deadline: Option<Duration>,
+    now: Instant,
+}
+
+impl Tracker {
+    /// Whether a copy is done with `revision` (fully updated for the
+    /// soak), and when to look again. A failure (past the deadline,
+    /// regressed during its soak) goes into `memory.failed` for good.
+    fn assess(
+        &self,
+        memory: &mut Remembered,
+        key: &str,
+        revision: i64,
+        copy: &Observed,
+        timing: &Timing,
+    ) -> (bool, Option<Duration>) {
+        let at = copy.generation.unwrap_or(0);
+        let on_revision = copy.generation == Some(revision);
+        let failure = (copy.cluster.to_string(), revision);
+        let mut fail = |why: String| {
+            memory.failed.entry(failure.clone()).or_insert(why);
+        };
+        // Regressed during its soak: failed.
+        let soaking = self
+            .soak
+            .elapsed(key, copy.cluster, at, timing.now)
+            .is_some_and(|e| e < timing.soak);
+        if soaking && !copy.updated && on_revision {
+            fail("stopped being available during its soak".into());
+        }
+        // Done: fully updated, and so for the soak time.
+        let (done, mut wake) =
+            self.soak
+                .settle(key, copy.cluster, at, copy.updated, timing.soak, timing.now);
+        // Updating for longer than the progress deadline: failed.
+        if let Some(d) = timing.deadline {
+            let updating = on_revision && !copy.updated;
+            let (over, left) =
+                self.updating
+                    .settle(key, copy.cluster, revision, updating, d, timing.now);
+            wake = earliest(wake, left);
+            if over {
+                fail(format!(
+                    "not done within progressDeadlineSeconds ({} s)",
+                    d.as_secs()
+                ));
+            }
+        }
+        // The status remembers failures a restart forgot.
+        if copy.failed_before {
+            fail("failed".into());
+        }
+        (done, wake)
+    }
+}
+
 /// Decides which targets of `binding` take `template`'s revision now.
 pub(super) async fn decide(
     ctx: &Context,
@@ -171,7 +241,11 @@ pub(super) async fn decide(
             .find(|c| c.name == cluster)
             .map(|c| c.state.as_str())
     };
-    let now = Instant::now();
+    let timing = Timing {
+        soak,
+        deadline,
+        now: Instant::now(),
+    };
     let mut wake_in = None;
     let mut unknown = false;
     let mut copies = Vec::new();
@@ -199,46 +273,15 @@ pub(super) async fn decide(
             .and_then(|o| render::annotation(o, render::GENERATION_ANNOTATION))
             .and_then(|g| g.parse().ok());
         let updated = fully_updated(object.as_ref(), replicas, kind);
-        let at = copy_generation.unwrap_or(0);
-        let on_revision = copy_generation == Some(generation);
-        let failure = (cluster.clone(), generation);
-        // Regressed during its soak: failed.
-        let soaking = tracker
-            .soak
-            .elapsed(&key, cluster, at, now)
-            .is_some_and(|e| e < soak);
-        if soaking && !updated && on_revision {
-            memory
-                .failed
-                .entry(failure.clone())
-                .or_insert_with(|| "stopped being available during its soak".into());
-        }
-        // Done: fully updated, and so for the soak time.
-        let (done, left) = tracker.soak.settle(&key, cluster, at, updated, soak, now);
+        let copy = Observed {
+            cluster,
+            generation: copy_generation,
+            updated,
+            failed_before: same_revision && previous_state(cluster) == Some("Failed"),
+        };
+        let (done, left) = tracker.assess(&mut memory, &key, generation, &copy, &timing);
         wake_in = earliest(wake_in, left);
-        // Updating for longer than the progress deadline: failed.
-        if let Some(d) = deadline {
-            let updating = on_revision && !updated;
-            let (over, left) = tracker
-                .updating
-                .settle(&key, cluster, generation, updating, d, now);
-            wake_in = earliest(wake_in, left);
-            if over {
-                memory.failed.entry(failure.clone()).or_insert_with(|| {
-                    format!(
-                        "not done within progressDeadlineSeconds ({} s)",
-                        d.as_secs()
-                    )
-                });
-            }
-        }
-        // The status remembers failures a restart forgot.
-        if same_revision && previous_state(cluster) == Some("Failed") {
-            memory
-                .failed
-                .entry(failure.clone())
-                .or_insert_with(|| "failed".into());
-        }
+        let failure = (cluster.clone(), generation);
         updated_now.push(updated);
         copies.push(CopyState {
             cluster: cluster.clone(),
@@ -407,4 +450,102 @@ pub(super) async fn decide(
         wake_in,
         status,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(generation: i64, updated: bool) -> Observed<'static> {
+        Observed {
+            cluster: "m1",
+            generation: Some(generation),
+            updated,
+            failed_before: false,
+        }
+    }
+
+    fn at(t0: Instant, seconds: u64) -> Timing {
+        Timing {
+            soak: Duration::from_secs(10),
+            deadline: Some(Duration::from_secs(30)),
+            now: t0 + Duration::from_secs(seconds),
+        }
+    }
+
+    #[test]
+    fn a_copy_that_regresses_during_its_soak_has_failed_for_good() {
+        let tracker = Tracker::default();
+        let mut memory = Remembered::default();
+        let t0 = Instant::now();
+        let assess = |memory: &mut Remembered, updated: bool, s: u64| {
+            tracker.assess(memory, "ns/b", 2, &observed(2, updated), &at(t0, s))
+        };
+        assert_eq!(
+            assess(&mut memory, true, 0),
+            (false, Some(Duration::from_secs(10)))
+        );
+        assert!(memory.failed.is_empty());
+        // Not available any more, 4 s into its soak.
+        let (done, _) = assess(&mut memory, false, 4);
+        assert!(!done);
+        assert_eq!(
+            memory
+                .failed
+                .get(&("m1".to_string(), 2))
+                .map(String::as_str),
+            Some("stopped being available during its soak")
+        );
+        // It recovers and soaks: done, and still failed.
+        assess(&mut memory, true, 5);
+        assert_eq!(assess(&mut memory, true, 15), (true, None));
+        assert!(memory.failed.contains_key(&("m1".to_string(), 2)));
+    }
+
+    #[test]
+    fn a_copy_past_its_deadline_has_failed_and_one_after_its_soak_has_not() {
+        let tracker = Tracker::default();
+        let mut memory = Remembered::default();
+        let t0 = Instant::now();
+        // Updating: the deadline clock runs; the wake-up is its end.
+        let (done, wake) = tracker.assess(&mut memory, "ns/b", 2, &observed(2, false), &at(t0, 0));
+        assert!(!done);
+        assert_eq!(wake, Some(Duration::from_secs(30)));
+        tracker.assess(&mut memory, "ns/b", 2, &observed(2, false), &at(t0, 31));
+        assert_eq!(
+            memory
+                .failed
+                .get(&("m1".to_string(), 2))
+                .map(String::as_str),
+            Some("not done within progressDeadlineSeconds (30 s)")
+        );
+        // Another copy soaks through, then goes unavailable: done already,
+        // so not a soak failure.
+        let mut other = Remembered::default();
+        let second = |updated| Observed {
+            cluster: "m2",
+            ..observed(2, updated)
+        };
+        tracker.assess(&mut other, "ns/b", 2, &second(true), &at(t0, 0));
+        assert_eq!(
+            tracker.assess(&mut other, "ns/b", 2, &second(true), &at(t0, 10)),
+            (true, None)
+        );
+        tracker.assess(&mut other, "ns/b", 2, &second(false), &at(t0, 12));
+        assert!(other.failed.is_empty());
+        // A copy still on the previous revision neither soaks nor fails.
+        let mut pending = Remembered::default();
+        let (done, wake) =
+            tracker.assess(&mut pending, "ns/b", 3, &observed(2, false), &at(t0, 40));
+        assert!(!done && wake.is_none() && pending.failed.is_empty());
+        // The status's memory of a failure survives a restart.
+        let restarted = Tracker::default();
+        let mut fresh = Remembered::default();
+        let failed = Observed {
+            failed_before: true,
+            ..observed(2, true)
+        };
+        restarted.assess(&mut fresh, "ns/b", 2, &failed, &at(t0, 0));
+        assert!(fresh.failed.contains_key(&("m1".to_string(), 2)));
+    }
 }
