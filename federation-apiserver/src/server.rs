@@ -3,10 +3,13 @@
 //!
 //! Layers, outermost first (each request passes them top-down):
 //! 1. `trace_requests` — one debug line per request (method, path, status, time)
-//! 2. `limit_body_size` — 413 `Status` for a declared body over 3 MiB
-//! 3. `auth::authenticate` — 401 `Status` without a valid bearer token
+//! 2. `grpc::by_content_type` — `application/grpc` requests go to the gRPC
+//!    services ([`grpc`]: their own token check and message limit), the
+//!    rest on down
+//! 3. `limit_body_size` — 413 `Status` for a declared body over 3 MiB
+//! 4. `auth::authenticate` — 401 `Status` without a valid bearer token
 //!    (health and version paths are public)
-//! 4. routes: health, `/version`, then every other path to [`rest::api::handle`]
+//! 5. routes: health, `/version`, then every other path to [`rest::api::handle`]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,7 +38,7 @@ use crate::storage::watch_cache::{
     WatchCache, WindowLimits, BACKEND_EVENT_BUFFER, DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES,
 };
 use crate::storage::Storage;
-use crate::{kubeconfig, pki, tls};
+use crate::{grpc, kubeconfig, pki, tls};
 
 /// Which storage backend to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -266,6 +269,7 @@ pub async fn start_embedded(
 
 /// The HTTP service with its layers (see the module docs for the order).
 pub fn router(api: Arc<ApiState>, authenticator: Arc<TokenAuthenticator>) -> Router {
+    let grpc = grpc::routes(api.clone(), authenticator.clone());
     Router::new()
         .route("/healthz", get(ok))
         .route("/healthz/{*check}", get(ok))
@@ -279,6 +283,9 @@ pub fn router(api: Arc<ApiState>, authenticator: Arc<TokenAuthenticator>) -> Rou
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(trace_requests))
+                .layer(middleware::from_fn(move |request, next| {
+                    grpc::by_content_type(grpc.clone(), request, next)
+                }))
                 .layer(middleware::from_fn(limit_body_size))
                 .layer(middleware::from_fn_with_state(
                     authenticator,

@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use federation_proto::{Cluster, ResourceBinding, DRAIN_ANNOTATION};
+use federation_proto::{maintenance, Cluster, ResourceBinding};
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::{Api, ResourceExt};
-use serde_json::json;
+use kube::Api;
 
 use crate::federation::FederationArgs;
 
@@ -54,16 +53,11 @@ pub async fn set_unschedulable(args: CordonArgs, unschedulable: bool) -> anyhow:
     } else {
         "uncordoned"
     };
-    let ends_drain = !unschedulable && cluster.is_draining();
-    if cluster.spec.unschedulable == unschedulable && !ends_drain {
+    // Uncordoning also ends a drain.
+    let Some(patch) = maintenance::cordon_patch(&cluster, unschedulable) else {
         println!("cluster/{} already {verb}", args.name);
         return Ok(());
-    }
-    // Uncordoning also ends a drain.
-    let mut patch = json!({"spec": {"unschedulable": unschedulable}});
-    if ends_drain {
-        patch["metadata"] = json!({"annotations": {DRAIN_ANNOTATION: null}});
-    }
+    };
     clusters
         .patch(&args.name, &PatchParams::default(), &Patch::Merge(patch))
         .await
@@ -103,79 +97,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-/// What Flotilla still has on `cluster`: (workloads, replicas).
-fn placed_on(bindings: &[ResourceBinding], cluster: &str) -> (usize, i64) {
-    let mut workloads = 0;
-    let mut replicas = 0;
-    for b in bindings {
-        let target = b.spec.clusters.iter().find(|t| t.name == cluster);
-        let copy = b.status.as_ref().is_some_and(|s| {
-            s.aggregated_status
-                .iter()
-                .any(|m| m.cluster_name == cluster && m.applied)
-        });
-        if target.is_some() || copy {
-            workloads += 1;
-            replicas += target.map_or(0, |t| i64::from(t.replicas));
-        }
-    }
-    (workloads, replicas)
-}
-
 /// `kubectl fed drain`.
 pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let federation = args.federation.client().await?;
     let clusters: Api<Cluster> = Api::all(federation.clone());
     let bindings: Api<ResourceBinding> = Api::all(federation);
-    let cluster = joined(&clusters, &args.name).await?;
+    joined(&clusters, &args.name).await?;
     let list = bindings.list(&ListParams::default()).await?.items;
-    // Divided replicas move; Duplicated copies already run elsewhere.
-    let moving: i64 = list
-        .iter()
-        .filter(|b| b.spec.replicas > 0)
-        .filter_map(|b| b.spec.clusters.iter().find(|t| t.name == args.name))
-        .map(|t| i64::from(t.replicas))
-        .sum();
-    if !cluster.is_draining() && moving > 0 {
-        let others = clusters.list(&ListParams::default()).await?.items;
-        let takers: Vec<&Cluster> = others
-            .iter()
-            .filter(|c| c.name_any() != args.name)
-            .filter(|c| c.is_ready() && !c.spec.unschedulable && !c.is_draining())
-            .collect();
-        if takers.is_empty() {
-            bail!(
-                "cannot drain {}: no other cluster is Ready and schedulable to take its {moving} replicas",
-                args.name
-            );
-        }
-        let room: Option<i64> = takers
-            .iter()
-            .map(|c| {
-                c.status
-                    .as_ref()
-                    .and_then(|s| s.resource_summary.as_ref())
-                    .map(|r| r.available_pods)
-            })
-            .sum();
-        if let Some(room) = room.filter(|r| *r < moving) {
-            bail!(
-                "cannot drain {}: it runs {moving} replicas Flotilla placed, and the other Ready, \
-                 schedulable clusters have room for {room} (free pods); add capacity or join \
-                 another cluster first",
-                args.name
-            );
-        }
+    let others = clusters.list(&ListParams::default()).await?.items;
+    if let Err(why) = maintenance::drain_check(&args.name, &others, &list) {
+        bail!(why);
     }
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     clusters
         .patch(
             &args.name,
             &PatchParams::default(),
-            &Patch::Merge(json!({
-                "metadata": {"annotations": {DRAIN_ANNOTATION: now}},
-                "spec": {"unschedulable": true},
-            })),
+            &Patch::Merge(maintenance::drain_patch(&now)),
         )
         .await
         .with_context(|| format!("marking cluster {} for draining", args.name))?;
@@ -184,7 +122,7 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let mut last = None;
     loop {
         let list = bindings.list(&ListParams::default()).await?.items;
-        let left = placed_on(&list, &args.name);
+        let left = maintenance::placed_on(&list, &args.name);
         if left.0 == 0 {
             println!("cluster/{} drained", args.name);
             return Ok(());

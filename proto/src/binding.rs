@@ -152,6 +152,14 @@ pub struct ClusterRollout {
     pub wave: Option<i32>,
 }
 
+/// The name of the ResourceBinding of template `template` of kind `kind`:
+/// `NAME-KIND` (kind in lower case), at most 253 characters.
+pub fn binding_name(template: &str, kind: &str) -> String {
+    let mut name = format!("{template}-{}", kind.to_ascii_lowercase());
+    name.truncate(253);
+    name
+}
+
 /// Annotation on a ResourceBinding: its rollout is paused (`kubectl fed
 /// rollout pause`); clusters mid-update finish, no further one starts.
 pub const ROLLOUT_PAUSED_ANNOTATION: &str = "flotilla.io/rollout-paused";

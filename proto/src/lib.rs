@@ -1,7 +1,8 @@
-//! Flotilla's API: the `flotilla.io/v1alpha1` kinds and (with the gRPC
-//! issue) the `flotilla.v1` protobuf definitions, shared by the API server
-//! (which serves the kinds like CustomResourceDefinitions, from [`crds`]),
-//! the controller and the CLI.
+//! Flotilla's API: the `flotilla.io/v1alpha1` kinds and the `flotilla.v1`
+//! gRPC API ([`grpc`]), shared by the API server (which serves the kinds
+//! like CustomResourceDefinitions, from [`crds`], and the gRPC service), the
+//! controller and the CLI; and the cluster maintenance rules
+//! ([`maintenance`]) the CLI and the gRPC service share.
 //!
 //! | kind | scope | short | module |
 //! |---|---|---|---|
@@ -13,6 +14,8 @@
 
 pub mod binding;
 pub mod cluster;
+pub mod grpc;
+pub mod maintenance;
 pub mod override_policy;
 pub mod policy;
 mod schema;

@@ -134,6 +134,13 @@ impl FedUp {
     /// A raw HTTPS client for one context of the kubeconfig (`flotilla`,
     /// `member-1`, ...).
     pub fn https(&self, context: &str) -> Result<Https> {
+        let (addr, ca, token) = self.endpoint(context)?;
+        Ok(Https::new(&addr, &ca, token))
+    }
+
+    /// One context of the kubeconfig: `host:port`, the CA (PEM) and the
+    /// bearer token.
+    pub fn endpoint(&self, context: &str) -> Result<(String, String, Option<String>)> {
         let config = Kubeconfig::load(&self.kubeconfig())?;
         let ctx = config
             .context(context)
@@ -156,9 +163,9 @@ impl FedUp {
                 .unwrap_or(""),
         )?;
         let addr = cluster.cluster.server.trim_start_matches("https://");
-        Ok(Https::new(
-            addr,
-            &String::from_utf8(ca)?,
+        Ok((
+            addr.to_string(),
+            String::from_utf8(ca)?,
             user.user.token.clone(),
         ))
     }

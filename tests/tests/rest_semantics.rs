@@ -50,6 +50,14 @@ const KINDS: &[Kind] = &[
     k("apps", "v1", "statefulsets", "StatefulSet", true, true),
     k("apps", "v1", "daemonsets", "DaemonSet", true, true),
     k("apps", "v1", "replicasets", "ReplicaSet", true, true),
+    k(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "ControllerRevision",
+        true,
+        false,
+    ),
     k("batch", "v1", "jobs", "Job", true, true),
     k("batch", "v1", "cronjobs", "CronJob", true, true),
     k(
@@ -194,6 +202,7 @@ impl Kind {
                                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
                                    "minReplicas": 1, "maxReplicas": 3}}),
             "leases" => json!({"spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}),
+            "controllerrevisions" => json!({"revision": 1, "data": {"spec": {"replicas": 1}}}),
             "roles" | "clusterroles" => json!({"rules": [{"apiGroups": [""],
                                    "resources": ["pods"], "verbs": ["get"]}]}),
             "rolebindings" | "clusterrolebindings" => json!({

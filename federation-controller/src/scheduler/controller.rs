@@ -80,9 +80,7 @@ pub struct Context {
 
 /// The binding of a template: `NAME-KIND`.
 pub fn binding_name(template: &str, kind: &Kind) -> String {
-    let mut name = format!("{template}-{}", kind.kind.to_ascii_lowercase());
-    name.truncate(253);
-    name
+    federation_proto::binding::binding_name(template, kind.kind)
 }
 
 /// A stable hash of a binding's decisions (see [`DECISIONS_HASH_ANNOTATION`]).
