@@ -101,6 +101,17 @@ impl Conn {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<http::Response<Incoming>> {
+        self.send_as(method, path, "application/json", body).await
+    }
+
+    /// [`Conn::send`] with the body's content type.
+    pub async fn send_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Option<Bytes>,
+    ) -> Result<http::Response<Incoming>> {
         let mut builder = http::Request::builder()
             .method(method)
             .header(http::header::AUTHORIZATION, self.authorization.clone());
@@ -113,7 +124,7 @@ impl Conn {
         };
         let body = match body {
             Some(b) => {
-                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+                builder = builder.header(http::header::CONTENT_TYPE, content_type);
                 b
             }
             None => Bytes::new(),

@@ -245,6 +245,34 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
             .expect_err("not stored");
         assert_eq!(missing.code(), Code::NotFound);
 
+        // A malformed message (a string field that is not UTF-8) is refused
+        // before any call runs; the server goes on.
+        let mut raw = tonic::client::Grpc::new(channel.clone());
+        raw.ready().await.expect("ready");
+        let mut garbage = tonic::Request::new(pb::Object {
+            json: vec![0xff, 0xfe, 0xfd],
+            resource_version: String::new(),
+        });
+        garbage.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", server.token).parse().expect("header"),
+        );
+        let refused = raw
+            .unary::<_, pb::Object, _>(
+                garbage,
+                http::uri::PathAndQuery::from_static("/flotilla.v1.Federation/Get"),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .expect_err("malformed");
+        assert!(
+            refused.message().contains("decode"),
+            "{refused:?}"
+        );
+        fed.get(reference("v1", "ConfigMap", "default", "fresh"))
+            .await
+            .expect("still serving");
+
         // Watch, disconnect, resume from the last resourceVersion seen:
         // exactly the changes made meanwhile.
         let watch = |rv: String| pb::WatchRequest {
@@ -323,6 +351,65 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
                 .expect_err("too old"),
         };
         assert_eq!(expired.code(), Code::OutOfRange, "{expired:?}");
+
+        // A consumer that stops reading: the server ends its watch (the
+        // cursor fell out of the window) instead of buffering without end,
+        // and goes on serving.
+        let start = fed
+            .list(pb::ListRequest {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: "default".into(),
+                label_selector: String::new(),
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .resource_version;
+        // Its connection takes 64 KiB in flight, no more (HTTP/2 windows).
+        let narrow = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr))
+            .expect("endpoint")
+            .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
+                tonic::transport::Certificate::from_pem(server.ca_pem.as_bytes()),
+            ))
+            .expect("tls")
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .connect()
+            .await
+            .expect("a narrow channel");
+        let mut slow = client::with_token(narrow, &server.token)
+            .expect("client")
+            .watch(pb::WatchRequest {
+                resource_version: start,
+                label_selector: String::new(),
+                ..watch(String::new())
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        const WRITES: usize = 1000;
+        for n in 0..WRITES {
+            // 2 KiB events: more than the buffers on the way hold.
+            let m = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: churn, namespace: default}}\ndata: {{n: \"slow-{n}\", pad: \"{}\"}}\n", "p".repeat(2048));
+            fed.apply(apply(&m, "pipeline", false)).await.expect("churn");
+        }
+        let mut delivered = 0;
+        let ended = loop {
+            match tokio::time::timeout(DEADLINE, slow.next())
+                .await
+                .expect("an answer in time")
+            {
+                Some(Ok(_)) => delivered += 1,
+                Some(Err(status)) => break status,
+                None => panic!("the watch ended without an error after {delivered} events"),
+            }
+        };
+        assert_eq!(ended.code(), Code::OutOfRange, "{ended:?}");
+        assert!(delivered < WRITES, "{delivered} events delivered");
+        fed.get(reference("v1", "ConfigMap", "default", "churn"))
+            .await
+            .expect("the server still serves");
     });
     // The server gone: Unavailable.
     server.terminate().expect("stop the server");

@@ -30,6 +30,10 @@ use crate::rest::registry::ResourceType;
 /// Watch events buffered between the REST watch and the gRPC stream.
 pub const WATCH_BUFFER: usize = 64;
 
+/// The largest REST answer read (a big List); the REST handler builds it
+/// in memory either way.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
 /// The REST handler, without the HTTP layers (the gRPC side authenticates
 /// and bounds messages itself).
 #[derive(Clone)]
@@ -158,7 +162,7 @@ impl Bridge {
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         let code = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), MAX_BODY_BYTES * 4)
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
             .await
             .map_err(|e| Status::internal(format!("reading the answer: {e}")))?;
         if !code.is_success() {

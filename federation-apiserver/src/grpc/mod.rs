@@ -70,7 +70,7 @@ pub fn routes(api: Arc<ApiState>, authenticator: Arc<TokenAuthenticator>) -> Rou
     // (RESOURCE_EXHAUSTED); tonic refuses anything far beyond it
     // (OUT_OF_RANGE) before decoding.
     .max_decoding_message_size(MAX_DECODED_BYTES)
-    .max_encoding_message_size(MAX_BODY_BYTES * 4);
+    .max_encoding_message_size(bridge::MAX_ANSWER_BYTES);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     tokio::spawn(async move {
         health_reporter

@@ -78,6 +78,8 @@ pub const NAMESPACE_FINALIZER: &str = "kubernetes";
 /// strategies for Kubernetes 1.33 behave.
 pub fn builtin(group: &str, plural: &str) -> Strategy {
     let generation = match (group, plural) {
+        // Revision history has no spec to track.
+        ("apps", "controllerrevisions") => Generation::Untracked,
         // Pods track generation since 1.33 (KEP-5067).
         ("", "pods")
         | ("apps", _)
@@ -355,6 +357,7 @@ mod tests {
             ("", "nodes"),
             ("autoscaling", "horizontalpodautoscalers"),
             ("coordination.k8s.io", "leases"),
+            ("apps", "controllerrevisions"),
         ] {
             assert_eq!(builtin(group, plural).generation, Generation::Untracked);
         }
