@@ -83,11 +83,12 @@ impl Bridge {
                 "api_version and kind are required (e.g. \"apps/v1\", \"Deployment\")",
             ));
         }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         self.api
             .registry()
             .all()
             .iter()
-            .find(|t| t.kind == kind && t.api_version() == api_version)
+            .find(|t| t.kind == kind && t.version == version && t.group == group)
             .cloned()
             .ok_or_else(|| {
                 Status::not_found(format!(
@@ -154,6 +155,22 @@ impl Bridge {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Value, Status> {
+        let bytes = self
+            .call_bytes(user, method, uri, content_type, body)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| Status::internal(format!("the answer: {e}")))
+    }
+
+    /// [`Bridge::call`], the answer left as the JSON text the REST handler
+    /// wrote (an object passed on as it is need not be parsed).
+    pub async fn call_bytes(
+        &self,
+        user: &UserInfo,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<bytes::Bytes, Status> {
         let request = Self::request(user, method, uri, content_type, body)?;
         let response = self
             .rest
@@ -168,7 +185,7 @@ impl Bridge {
         if !code.is_success() {
             return Err(status_of(code, &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|e| Status::internal(format!("the answer: {e}")))
+        Ok(bytes)
     }
 
     /// A REST watch as a stream of its events (`type`, `object`); it ends

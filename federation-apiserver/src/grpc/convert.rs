@@ -15,6 +15,25 @@ pub fn object(json: &Value) -> pb::Object {
     }
 }
 
+/// An object's JSON text, as the REST handler wrote it, as an
+/// [`pb::Object`]: only its resourceVersion is read out.
+pub fn object_from_json_text(json: bytes::Bytes) -> Result<pb::Object, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default, rename = "resourceVersion")]
+        resource_version: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        metadata: Meta,
+    }
+    let head: Head = serde_json::from_slice(&json)?;
+    Ok(pb::Object {
+        json: json.to_vec(),
+        resource_version: head.metadata.resource_version,
+    })
+}
+
 /// `ADDED` / `MODIFIED` / `DELETED` (`None` for other events, BOOKMARK).
 pub fn event_type(name: &str) -> Option<pb::EventType> {
     match name {
@@ -133,6 +152,18 @@ pub fn placement(binding: &ResourceBinding) -> pb::Placement {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_text_passes_through_with_its_resource_version() {
+        let text = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"42"},"data":{"k":"v"}}"#;
+        let o = object_from_json_text(bytes::Bytes::from_static(text)).expect("object");
+        assert_eq!(o.resource_version, "42");
+        assert_eq!(o.json, text.to_vec());
+        assert_eq!(
+            object(&serde_json::from_slice(text).expect("json")).resource_version,
+            "42"
+        );
+    }
 
     #[test]
     fn a_placement_lists_targets_then_dropped_clusters() {

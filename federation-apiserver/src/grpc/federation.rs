@@ -61,6 +61,11 @@ fn selector_query(selector: &str) -> String {
     }
 }
 
+/// An object the REST handler answered with, passed on as its JSON text.
+fn passed_on(text: bytes::Bytes) -> Result<pb::Object, Status> {
+    convert::object_from_json_text(text).map_err(|e| Status::internal(format!("the answer: {e}")))
+}
+
 /// A manifest's JSON: a JSON or YAML object, at most the REST body limit.
 fn parse_manifest(bytes: &[u8]) -> Result<Value, Status> {
     if bytes.len() > MAX_BODY_BYTES {
@@ -292,7 +297,7 @@ impl Federation for FederationService {
         let path = self.bridge.path(&t, &namespace, name)?;
         let stored = self
             .bridge
-            .call(
+            .call_bytes(
                 &user,
                 Method::PATCH,
                 &format!("{path}?{}", query.join("&")),
@@ -300,7 +305,7 @@ impl Federation for FederationService {
                 r.manifest,
             )
             .await?;
-        Ok(Response::new(convert::object(&stored)))
+        Ok(Response::new(passed_on(stored)?))
     }
 
     async fn create(
@@ -323,7 +328,7 @@ impl Federation for FederationService {
         let path = self.bridge.path(&t, &namespace, "")?;
         let stored = self
             .bridge
-            .call(
+            .call_bytes(
                 &user,
                 Method::POST,
                 &format!("{path}?{}", query.join("&")),
@@ -331,13 +336,22 @@ impl Federation for FederationService {
                 serde_json::to_vec(&manifest).unwrap_or_default(),
             )
             .await?;
-        Ok(Response::new(convert::object(&stored)))
+        Ok(Response::new(passed_on(stored)?))
     }
 
     async fn get(&self, request: Request<pb::ObjectRef>) -> Result<Response<pb::Object>, Status> {
         let user = user(&request)?;
-        let json = self.get_json(&user, request.get_ref()).await?;
-        Ok(Response::new(convert::object(&json)))
+        let r = request.get_ref();
+        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        let path = self.bridge.path(&t, &r.namespace, &r.name)?;
+        let text = self
+            .bridge
+            .call_bytes(&user, Method::GET, &path, "application/json", Vec::new())
+            .await?;
+        Ok(Response::new(passed_on(text)?))
     }
 
     async fn delete(
