@@ -200,6 +200,19 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
         let again = fed.create(create()).await.expect_err("exists");
         assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
 
+        // A cluster-scoped object's namespace is ignored, as kubectl does.
+        let ns = fed
+            .apply(apply(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, namespace: ignored}\n",
+                "pipeline",
+                false,
+            ))
+            .await
+            .expect("a namespace")
+            .into_inner();
+        assert_eq!(object(&ns)["metadata"]["name"], "team-a");
+        assert!(object(&ns)["metadata"].get("namespace").is_none());
+
         // Bad input: InvalidArgument, and nothing stored.
         for (manifest, manager, what) in [
             ("kind: [unclosed", "m", "not valid JSON or YAML"),

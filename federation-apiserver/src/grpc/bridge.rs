@@ -213,8 +213,13 @@ impl Bridge {
         let mut body = response.into_body().into_data_stream();
         tokio::spawn(async move {
             let mut buffer: Vec<u8> = Vec::new();
-            while let Some(chunk) = body.next().await {
-                let Ok(chunk) = chunk else {
+            loop {
+                // The caller went away: stop at once, even on a quiet watch.
+                let chunk = tokio::select! {
+                    chunk = body.next() => chunk,
+                    () = tx.closed() => return,
+                };
+                let Some(Ok(chunk)) = chunk else {
                     return;
                 };
                 buffer.extend_from_slice(&chunk);

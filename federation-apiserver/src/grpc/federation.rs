@@ -24,6 +24,12 @@ type Events<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>
 /// How often a drain's progress is read.
 const DRAIN_POLL: Duration = Duration::from_millis(500);
 
+/// The longest a Drain call streams (the drain itself goes on after it).
+const DRAIN_STREAM_LIMIT: Duration = Duration::from_secs(3600);
+
+/// The manager of the fields Cordon, Uncordon and Drain set.
+const FIELD_MANAGER: &str = "flotilla-grpc";
+
 pub struct FederationService {
     pub bridge: Bridge,
 }
@@ -38,13 +44,13 @@ fn user<T>(request: &Request<T>) -> Result<UserInfo, Status> {
 
 /// A list answer's items, each with the list's apiVersion and kind filled
 /// in (a REST list leaves them out).
-fn items(list: &Value, api_version: &str, kind: &str) -> Vec<Value> {
-    list["items"]
-        .as_array()
+fn items(list: &mut Value, api_version: &str, kind: &str) -> Vec<Value> {
+    let Value::Array(items) = list["items"].take() else {
+        return Vec::new();
+    };
+    items
         .into_iter()
-        .flatten()
-        .map(|item| {
-            let mut item = item.clone();
+        .map(|mut item| {
             item["apiVersion"] = Value::from(api_version);
             item["kind"] = Value::from(kind);
             item
@@ -88,7 +94,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Value, Status> {
 
 impl FederationService {
     /// A manifest's type and namespace (`default` for a namespaced kind
-    /// that names none).
+    /// that names none, none for a cluster-scoped kind).
     fn target_of(
         &self,
         manifest: &Value,
@@ -96,10 +102,12 @@ impl FederationService {
         let api_version = manifest["apiVersion"].as_str().unwrap_or("");
         let kind = manifest["kind"].as_str().unwrap_or("");
         let t = self.bridge.resource_type(api_version, kind)?;
+        // As kubectl: a cluster-scoped object's namespace is ignored, an
+        // empty one is no namespace.
         let namespace = match manifest["metadata"]["namespace"].as_str() {
-            Some(ns) => ns.to_string(),
-            None if t.namespaced => "default".to_string(),
-            None => String::new(),
+            _ if !t.namespaced => String::new(),
+            Some(ns) if !ns.is_empty() => ns.to_string(),
+            _ => "default".to_string(),
         };
         Ok((t, namespace))
     }
@@ -116,7 +124,7 @@ impl FederationService {
     }
 
     async fn clusters(&self, user: &UserInfo) -> Result<Vec<Cluster>, Status> {
-        let list = self
+        let mut list = self
             .bridge
             .call(
                 user,
@@ -126,14 +134,14 @@ impl FederationService {
                 Vec::new(),
             )
             .await?;
-        items(&list, federation_proto::API_VERSION, "Cluster")
+        items(&mut list, federation_proto::API_VERSION, "Cluster")
             .into_iter()
             .map(|c| serde_json::from_value(c).map_err(|e| Status::internal(e.to_string())))
             .collect()
     }
 
     async fn bindings(&self, user: &UserInfo) -> Result<Vec<ResourceBinding>, Status> {
-        let list = self
+        let mut list = self
             .bridge
             .call(
                 user,
@@ -143,7 +151,7 @@ impl FederationService {
                 Vec::new(),
             )
             .await?;
-        items(&list, federation_proto::API_VERSION, "ResourceBinding")
+        items(&mut list, federation_proto::API_VERSION, "ResourceBinding")
             .into_iter()
             .map(|b| serde_json::from_value(b).map_err(|e| Status::internal(e.to_string())))
             .collect()
@@ -183,7 +191,10 @@ impl FederationService {
             .call(
                 user,
                 Method::PATCH,
-                &format!("/apis/flotilla.io/v1alpha1/clusters/{}", encode(name)),
+                &format!(
+                    "/apis/flotilla.io/v1alpha1/clusters/{}?fieldManager={FIELD_MANAGER}",
+                    encode(name)
+                ),
                 "application/merge-patch+json",
                 serde_json::to_vec(patch).unwrap_or_default(),
             )
@@ -382,19 +393,20 @@ impl Federation for FederationService {
         if !r.label_selector.is_empty() {
             path = format!("{path}?{}", selector_query(&r.label_selector));
         }
-        let list = self
+        let mut list = self
             .bridge
             .call(&user, Method::GET, &path, "application/json", Vec::new())
             .await?;
+        let resource_version = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         Ok(Response::new(pb::ListResponse {
-            items: items(&list, &r.api_version, &r.kind)
+            items: items(&mut list, &r.api_version, &r.kind)
                 .iter()
                 .map(convert::object)
                 .collect(),
-            resource_version: list["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            resource_version,
         }))
     }
 
@@ -486,10 +498,10 @@ impl Federation for FederationService {
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         self.patch_cluster(&user, &r.name, &maintenance::drain_patch(&now))
             .await?;
-        let timeout = Duration::from_secs(match r.timeout_seconds {
-            0 => 300,
-            s => u64::from(s),
-        });
+        let timeout = match r.timeout_seconds {
+            0 => Duration::from_secs(300),
+            s => Duration::from_secs(u64::from(s)).min(DRAIN_STREAM_LIMIT),
+        };
         let bridge = Bridge::clone(&self.bridge);
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         tokio::spawn(async move {
@@ -536,7 +548,11 @@ impl Federation for FederationService {
                         .await;
                     return;
                 }
-                tokio::time::sleep(DRAIN_POLL).await;
+                // The caller went away: stop polling.
+                tokio::select! {
+                    () = tokio::time::sleep(DRAIN_POLL) => {}
+                    () = tx.closed() => return,
+                }
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
