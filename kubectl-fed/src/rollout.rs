@@ -278,6 +278,13 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
 async fn set_paused(target: Target, paused: bool) -> anyhow::Result<()> {
     let (client, r) = resolve(&target).await?;
     let binding = binding(&client, &r).await?;
+    if binding.spec.rollout.is_none() {
+        bail!(
+            "{}: its policy has no rollout block, so there is no cross-cluster rollout to \
+             pause or resume (add `rollout:` to the policy)",
+            r.display
+        );
+    }
     let now = binding
         .metadata
         .annotations
@@ -319,6 +326,16 @@ fn restorable(object: &Value) -> serde_json::Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// [`restorable`] without `spec.replicas` (which undo leaves as it is):
+/// what tells two revisions apart.
+fn comparable(object: &Value) -> serde_json::Map<String, Value> {
+    let mut fields = restorable(object);
+    if let Some(spec) = fields.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("replicas");
+    }
+    fields
+}
+
 async fn undo(args: UndoArgs) -> anyhow::Result<()> {
     let (client, r) = resolve(&args.target).await?;
     binding(&client, &r).await?;
@@ -340,12 +357,12 @@ async fn undo(args: UndoArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("reading {}", r.display))?;
         let mut current = serde_json::to_value(&template)?;
-        let now = restorable(&current);
+        let now = comparable(&current);
         let chosen = match args.to_revision {
             Some(n) => kept.iter().find(|k| k.revision == n),
             None => kept
                 .iter()
-                .find(|k| k.data.as_ref().is_some_and(|d| restorable(&d.0) != now)),
+                .find(|k| k.data.as_ref().is_some_and(|d| comparable(&d.0) != now)),
         };
         let Some(chosen) = chosen else {
             let list: Vec<String> = kept.iter().map(|k| k.revision.to_string()).collect();
@@ -371,13 +388,23 @@ async fn undo(args: UndoArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|d| restorable(&d.0))
             .unwrap_or_default();
-        if wanted == now {
+        if chosen
+            .data
+            .as_ref()
+            .is_some_and(|d| comparable(&d.0) == now)
+        {
             println!("{} already at revision {}", r.display, chosen.revision);
             return Ok(());
         }
+        // The replica count is the user's now, not the revision's (as
+        // `kubectl rollout undo` leaves it).
+        let replicas = current.pointer("/spec/replicas").cloned();
         if let Some(map) = current.as_object_mut() {
             map.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
             map.extend(wanted);
+        }
+        if let (Some(replicas), Some(spec)) = (replicas, current.get_mut("spec")) {
+            spec["replicas"] = replicas;
         }
         let object: kube::api::DynamicObject = serde_json::from_value(current)?;
         match templates
@@ -399,6 +426,20 @@ async fn undo(args: UndoArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undo_compares_and_restores_all_but_replicas() {
+        let template = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 9, "template": {"image": "b"}},
+            "status": {"replicas": 9}});
+        let revision = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "generation": 1},
+            "spec": {"replicas": 3, "template": {"image": "a"}}});
+        assert!(restorable(&template).get("status").is_none());
+        assert_ne!(comparable(&template), comparable(&revision));
+        let scaled_only = serde_json::json!({"spec": {"replicas": 3, "template": {"image": "b"}}});
+        assert_eq!(comparable(&template), comparable(&scaled_only));
+    }
 
     #[test]
     fn kinds_go_by_the_names_kubectl_accepts() {

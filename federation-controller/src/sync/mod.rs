@@ -167,16 +167,10 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         if left {
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
-        let history = binding
-            .status
-            .as_ref()
-            .and_then(|s| s.rollout.as_ref())
-            .is_some_and(|r| r.last_good_revision.is_some());
-        if history {
-            rollout::history::forget(&ctx.client, &namespace, &name)
-                .await
-                .map_err(api_error("deleting the revision history of binding", &name))?;
-        }
+        // Whether or not it still has a rollout block: it may have had one.
+        rollout::history::forget(&ctx.client, &namespace, &name)
+            .await
+            .map_err(api_error("deleting the revision history of binding", &name))?;
         ctx.rollouts.forget(&key);
         set_finalizer(&bindings, &binding, false).await?;
         return Ok(Action::await_change());
@@ -203,9 +197,11 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     };
     // Rollout waves: which targets may get this revision now, and from
     // which revision the others render.
-    let (waiting, render_from, wake_in, rollout_status) =
+    let (waiting, last_good, from_last_good, wake_in, rollout_status) =
         match rollout::decide(&ctx, &binding, kind, &template).await? {
-            rollout::Decision::Ungated => (Default::default(), None, None, None),
+            rollout::Decision::Ungated => {
+                (Default::default(), None, Default::default(), None, None)
+            }
             rollout::Decision::Unknown => {
                 // Not every copy is known yet: watch, and decide once they are.
                 for c in ctx.clusters.state() {
@@ -217,21 +213,43 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
             }
             rollout::Decision::Gate(gate) => (
                 gate.waiting,
-                gate.render_from,
+                gate.last_good,
+                gate.from_last_good,
                 gate.wake_in,
                 Some(gate.status),
             ),
         };
-    let source: &DynamicObject = render_from.as_deref().unwrap_or(&template);
+    // Which revision a target renders from: the last good one (a rollback,
+    // a new target of a held rollout), else the template.
+    let source_for = |cluster: &str| -> &DynamicObject {
+        match &last_good {
+            Some(good) if from_last_good.contains(cluster) => good.as_ref(),
+            _ => &template,
+        }
+    };
     let mut outcomes = futures::future::join_all(binding.spec.clusters.iter().map(|target| {
         let replicas = kind.divisible.then_some(target.replicas);
         let waits = waiting.contains(&target.name);
         let record = waits.then(|| record_on(&target.name)).flatten();
         let key = &key;
         let ctx = &ctx;
+        let source = source_for(&target.name);
         let conflict = binding.spec.conflict_resolution;
         async move {
             match record {
+                // Held, and its copy not in sight right now (a member watch
+                // relisting, the cluster down): never the template.
+                None if waits => Outcome {
+                    status: member_status(
+                        &target.name,
+                        false,
+                        Some("waiting for its rollout wave".into()),
+                        None,
+                    ),
+                    object: None,
+                    retry: true,
+                    unknown: true,
+                },
                 // Its wave has not come: it keeps the revision it runs.
                 Some(record) => {
                     let object = record.object();
@@ -376,7 +394,14 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     }
     // A soak or a progress deadline ends with no event: come back then.
     if let Some(left) = wake_in {
-        return Ok(Action::requeue(left + Duration::from_millis(100)));
+        let left = left + Duration::from_millis(100);
+        // A retry comes first when it is sooner.
+        let left = if retry {
+            left.min(Duration::from_secs(2))
+        } else {
+            left
+        };
+        return Ok(Action::requeue(left));
     }
     Ok(if retry {
         Action::requeue(Duration::from_secs(2))

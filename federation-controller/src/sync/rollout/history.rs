@@ -93,15 +93,27 @@ pub async fn record(
         data: Some(RawExtension(snapshot(template))),
         revision,
     };
+    let name = revision_name(binding_name, revision);
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => {}
-        // Recorded already (a controller restart, a retried status write).
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        // Recorded already (a controller restart, a retried status write) —
+        // or left by an earlier workload of the same name: made right.
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let existing = api.get(&name).await?;
+            if existing.data != object.data {
+                let mut replacement = object.clone();
+                replacement.metadata.resource_version = existing.metadata.resource_version;
+                api.replace(&name, &PostParams::default(), &replacement)
+                    .await?;
+            }
+        }
         Err(e) => return Err(e),
     }
     let mut kept = api.list(&selector(binding_name)).await?.items;
+    // The one just recorded is the last good revision: never pruned.
+    kept.retain(|r| r.revision != revision);
     kept.sort_by_key(|r| std::cmp::Reverse(r.revision));
-    for old in kept.iter().skip(HISTORY_LIMIT) {
+    for old in kept.iter().skip(HISTORY_LIMIT - 1) {
         if let Some(name) = &old.metadata.name {
             match api.delete(name, &DeleteParams::default()).await {
                 Ok(_) => {}
@@ -125,9 +137,12 @@ pub async fn load(
     let Some(kept) = api.get_opt(&revision_name(binding_name, revision)).await? else {
         return Ok(None);
     };
-    Ok(kept
-        .data
-        .and_then(|RawExtension(data)| serde_json::from_value(data).ok()))
+    let Some(RawExtension(data)) = kept.data else {
+        return Ok(None);
+    };
+    serde_json::from_value(data)
+        .map(Some)
+        .map_err(kube::Error::SerdeError)
 }
 
 /// Deletes every revision of a binding (it is being deleted).

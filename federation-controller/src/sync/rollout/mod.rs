@@ -41,7 +41,7 @@ pub mod clock;
 pub mod history;
 pub mod waves;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,11 +61,13 @@ use crate::kinds::Kind;
 /// What the gate decided for one reconcile of a binding.
 pub(super) struct Gate {
     /// Targets that keep the copy they have (their wave has not come, the
-    /// rollout is paused or stopped).
+    /// rollout is paused or stopped, the copy cannot be seen).
     pub waiting: BTreeSet<String>,
-    /// Render the other targets from this revision instead of the
-    /// template (a rollback).
-    pub render_from: Option<Arc<DynamicObject>>,
+    /// The last good revision, for the targets in `from_last_good`.
+    pub last_good: Option<Arc<DynamicObject>>,
+    /// Targets rendered from `last_good` instead of the template: all of
+    /// them in a rollback; those without a copy while the rollout holds.
+    pub from_last_good: BTreeSet<String>,
     /// When a soak or a progress deadline ends.
     pub wake_in: Option<Duration>,
     pub status: RolloutStatus,
@@ -87,6 +89,8 @@ struct Remembered {
     rolled_back: Option<(i64, String)>,
     /// (cluster, revision) that failed, and how.
     failed: HashMap<(String, i64), String>,
+    /// (cluster, revision) that finished: done for good.
+    done: HashSet<(String, i64)>,
     /// The last good revision's template, once loaded for a rollback.
     rollback_template: Option<(i64, Arc<DynamicObject>)>,
 }
@@ -135,6 +139,8 @@ struct Observed<'a> {
     updated: bool,
     /// The binding's status says it failed on this revision.
     failed_before: bool,
+    /// The binding's status says it finished this revision.
+    done_before: bool,
 }
 
 /// The rollout's clock settings, and the time now.
@@ -159,6 +165,12 @@ impl Tracker {
         let at = copy.generation.unwrap_or(0);
         let on_revision = copy.generation == Some(revision);
         let failure = (copy.cluster.to_string(), revision);
+        // Done is final for the revision: a later dip is ordinary health,
+        // not a rollout failure.
+        if on_revision && (copy.done_before || memory.done.contains(&failure)) {
+            memory.done.insert(failure);
+            return (true, None);
+        }
         let mut fail = |why: String| {
             memory.failed.entry(failure.clone()).or_insert(why);
         };
@@ -192,6 +204,9 @@ impl Tracker {
         if copy.failed_before {
             fail("failed".into());
         }
+        if done && on_revision && !memory.failed.contains_key(&failure) {
+            memory.done.insert(failure);
+        }
         (done, wake)
     }
 }
@@ -218,6 +233,9 @@ pub(super) async fn decide(
         .unwrap_or_default();
     let same_revision = previous.revision == generation;
     let mut memory = tracker.recall(&key);
+    // Only this revision's outcomes matter.
+    memory.failed.retain(|(_, r), _| *r == generation);
+    memory.done.retain(|(_, r)| *r == generation);
     let last_good = memory.last_good.max(previous.last_good_revision);
     let paused = binding
         .annotations()
@@ -248,6 +266,8 @@ pub(super) async fn decide(
     };
     let mut wake_in = None;
     let mut unknown = false;
+    // Targets whose copy cannot be seen (not Ready, never listed): held.
+    let mut unseen = BTreeSet::new();
     let mut copies = Vec::new();
     // Per copy: fully updated and available now.
     let mut updated_now = Vec::new();
@@ -265,7 +285,26 @@ pub(super) async fn decide(
             template.name_any(),
         ));
         if record.is_none() && !ctx.members.is_listed(cluster, kind.kind) {
-            unknown = true;
+            let ready = ctx
+                .clusters
+                .state()
+                .iter()
+                .any(|c| c.name_any() == *cluster && c.is_ready());
+            if ready {
+                // Listing any moment now: decide once it has.
+                unknown = true;
+            } else {
+                // Down since before its watch listed: the others go on.
+                unseen.insert(cluster.clone());
+                updated_now.push(false);
+                copies.push(CopyState {
+                    cluster: cluster.clone(),
+                    generation: Some(0),
+                    done: false,
+                    failed: false,
+                });
+                continue;
+            }
         }
         let object = record.map(|r| r.object());
         let copy_generation: Option<i64> = object
@@ -278,6 +317,7 @@ pub(super) async fn decide(
             generation: copy_generation,
             updated,
             failed_before: same_revision && previous_state(cluster) == Some("Failed"),
+            done_before: same_revision && previous_state(cluster) == Some("Done"),
         };
         let (done, left) = tracker.assess(&mut memory, &key, generation, &copy, &timing);
         wake_in = earliest(wake_in, left);
@@ -293,16 +333,19 @@ pub(super) async fn decide(
     if unknown {
         return Ok(Decision::Unknown);
     }
-    let failed: Vec<String> = copies
+    // Every failure of this revision counts, also of clusters the
+    // placement has left since.
+    let mut failed: Vec<String> = memory
+        .failed
         .iter()
-        .filter(|c| c.failed)
-        .map(|c| {
-            let why = &memory.failed[&(c.cluster.clone(), generation)];
-            format!("{}: {why}", c.cluster)
-        })
+        .map(|((cluster, _), why)| format!("{cluster}: {why}"))
         .collect();
+    failed.sort();
     let max_failures = rollout.max_failures.unwrap_or(0).max(0) as usize;
-    let stopped = failed.len() > max_failures;
+    // A stop is final for the revision (the status keeps it).
+    let stopped = failed.len() > max_failures
+        || (same_revision && matches!(previous.phase.as_str(), "Failed" | "RolledBack"));
+    let hold = paused || stopped;
     let auto_rollback = rollout.auto_rollback == Some(true);
 
     // Roll back: decided once per revision, then kept.
@@ -331,8 +374,12 @@ pub(super) async fn decide(
             }
         }
     }
-    let rollback_template = match (&rolled_back, last_good) {
-        (Some(_), Some(good)) => match &memory.rollback_template {
+    // The last good revision renders a rollback, and the copy-less targets
+    // of a rollout that holds (they must not start the new revision).
+    let copyless = copies.iter().any(|c| c.generation.is_none());
+    let needs_last_good = rolled_back.is_some() || (hold && copyless);
+    let rollback_template = match (needs_last_good, last_good) {
+        (true, Some(good)) => match &memory.rollback_template {
             Some((revision, template)) if *revision == good => Some(template.clone()),
             _ => {
                 let loaded = history::load(&ctx.client, &namespace, &name, good)
@@ -346,6 +393,7 @@ pub(super) async fn decide(
         _ => None,
     };
     if rolled_back.is_some() && rollback_template.is_none() {
+        // Stays stopped (Failed): never rolls the bad revision forward.
         message = Some(format!(
             "{}; revision {} is no longer in the history: not rolled back",
             failed.join("; "),
@@ -358,13 +406,17 @@ pub(super) async fn decide(
     let wave_of = |cluster: &str| order.iter().find(|(c, _)| c == cluster).map(|(_, w)| *w);
     let waves = order.iter().map(|(_, w)| *w).max();
     let mut clusters = Vec::new();
-    let mut waiting = BTreeSet::new();
+    let mut waiting = unseen.clone();
+    let mut from_last_good = BTreeSet::new();
     let phase;
     if let Some((_, why)) = &rolled_back {
         // Every target renders from the last good revision; the clusters
         // the rollout never reached already run it.
         for c in &copies {
-            let state = if c.generation == Some(generation) {
+            from_last_good.insert(c.cluster.clone());
+            let state = if unseen.contains(&c.cluster) {
+                "Unknown"
+            } else if c.generation == Some(generation) {
                 "RollingBack"
             } else if previous_state(&c.cluster).is_none_or(|s| s != "Pending") {
                 "RolledBack"
@@ -376,9 +428,10 @@ pub(super) async fn decide(
         phase = "RolledBack";
         message = Some(why.clone());
     } else {
-        let allowed = allowed(Some(rollout), generation, &copies, paused);
+        let allowed = allowed(Some(rollout), generation, &copies, hold);
         for (c, updated) in copies.iter().zip(&updated_now) {
             let state = match c.generation {
+                _ if unseen.contains(&c.cluster) => "Unknown",
                 Some(g) if g < generation => "Pending",
                 _ if c.failed => "Failed",
                 None => "Updating",
@@ -387,11 +440,25 @@ pub(super) async fn decide(
                 _ => "Updating",
             };
             clusters.push((c.cluster.clone(), state));
-            if !allowed.contains(&c.cluster) {
+            if c.generation.is_none() && hold {
+                // A new target while the rollout holds: the last good
+                // revision, or nothing until there is one.
+                match &rollback_template {
+                    Some(_) => from_last_good.insert(c.cluster.clone()),
+                    None => waiting.insert(c.cluster.clone()),
+                };
+            } else if !allowed.contains(&c.cluster) {
                 waiting.insert(c.cluster.clone());
             }
         }
-        let complete = clusters.iter().all(|(_, s)| *s == "Done");
+        // Complete: every target done, or failed within maxFailures.
+        let complete = !stopped && clusters.iter().all(|(_, s)| *s == "Done" || *s == "Failed");
+        if complete && !failed.is_empty() {
+            message = Some(format!(
+                "complete with failures within maxFailures ({max_failures}): {}",
+                failed.join("; ")
+            ));
+        }
         phase = if complete {
             "Complete"
         } else if stopped {
@@ -418,13 +485,10 @@ pub(super) async fn decide(
     }
     let current_wave = if phase == "Complete" {
         waves
+    } else if phase == "RolledBack" {
+        previous.current_wave.filter(|_| same_revision)
     } else {
-        clusters
-            .iter()
-            .filter(|(_, s)| *s != "Pending")
-            .filter_map(|(c, _)| wave_of(c))
-            .max()
-            .or(previous.current_wave.filter(|_| same_revision))
+        waves::current_wave(rollout, generation, &copies)
     };
     let status = RolloutStatus {
         phase: phase.to_string(),
@@ -446,7 +510,8 @@ pub(super) async fn decide(
     tracker.keep(&key, memory);
     Ok(Decision::Gate(Gate {
         waiting,
-        render_from: rollback_template.filter(|_| rolled_back.is_some()),
+        last_good: rollback_template.filter(|_| !from_last_good.is_empty()),
+        from_last_good,
         wake_in,
         status,
     }))
@@ -462,6 +527,7 @@ mod tests {
             generation: Some(generation),
             updated,
             failed_before: false,
+            done_before: false,
         }
     }
 

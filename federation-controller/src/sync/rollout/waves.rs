@@ -79,22 +79,44 @@ pub fn waves(rollout: &Rollout, clusters: &[String]) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// Whether a copy is through with `generation`: on it, and done or failed.
+fn through(copy: &CopyState, generation: i64) -> bool {
+    copy.generation.is_some_and(|g| g >= generation) && (copy.done || copy.failed)
+}
+
+/// The wave rolling now: the first wave with a copy not yet through with
+/// `generation` (`None`: every copy is).
+pub fn current_wave(rollout: &Rollout, generation: i64, copies: &[CopyState]) -> Option<i32> {
+    let names: Vec<String> = copies.iter().map(|c| c.cluster.clone()).collect();
+    waves(rollout, &names)
+        .into_iter()
+        .filter(|(cluster, _)| {
+            copies
+                .iter()
+                .find(|c| c.cluster == *cluster)
+                .is_some_and(|c| !through(c, generation))
+        })
+        .map(|(_, wave)| wave)
+        .min()
+}
+
 /// The targets that may be rendered from `generation` now; the others keep
-/// the copy they have. A `paused` rollout starts no further cluster.
+/// the copy they have. A wave starts once every cluster of the waves
+/// before it is through (done, or failed within `maxFailures`). A `hold`
+/// (a pause, a stopped rollout) starts no further cluster.
 pub fn allowed(
     rollout: Option<&Rollout>,
     generation: i64,
     copies: &[CopyState],
-    paused: bool,
+    hold: bool,
 ) -> BTreeSet<String> {
     let everyone = || copies.iter().map(|c| c.cluster.clone()).collect();
     let Some(rollout) = rollout else {
         return everyone();
     };
-    if !in_waves(rollout) && !paused {
+    if !in_waves(rollout) && !hold {
         return everyone();
     }
-    let canaries = canaries(rollout);
     // No copy yet (nothing to roll) or already on this revision: free to go.
     let mut allowed: BTreeSet<String> = copies
         .iter()
@@ -104,39 +126,19 @@ pub fn allowed(
     // Beyond maxFailures the rollout stops: the clusters not reached keep
     // the previous revision.
     let failures = copies.iter().filter(|c| c.failed).count();
-    if paused || failures > rollout.max_failures.unwrap_or(0).max(0) as usize {
+    if hold || failures > rollout.max_failures.unwrap_or(0).max(0) as usize {
         return allowed;
     }
-    let in_progress = copies
-        .iter()
-        .filter(|c| c.generation.is_some_and(|g| g >= generation) && !c.done && !c.failed)
-        .count();
-    let mut pending: Vec<&CopyState> = copies
-        .iter()
-        .filter(|c| c.generation.is_some_and(|g| g < generation))
-        .collect();
-    let rank = |c: &CopyState| {
-        canaries
-            .iter()
-            .position(|n| *n == c.cluster)
-            .unwrap_or(usize::MAX)
+    let Some(current) = current_wave(rollout, generation, copies) else {
+        return everyone();
     };
-    pending.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cluster.cmp(&b.cluster)));
-    let canaries_done = copies
-        .iter()
-        .filter(|c| canaries.contains(&c.cluster))
-        .all(|c| (c.done || c.failed) && c.generation.is_some_and(|g| g >= generation));
-    let slots = if in_waves(rollout) {
-        limit(rollout, copies.len()).saturating_sub(in_progress)
-    } else {
-        copies.len()
-    };
-    for c in pending.into_iter().take(slots) {
-        if !canaries.contains(&c.cluster) && !canaries_done {
-            break;
-        }
-        allowed.insert(c.cluster.clone());
-    }
+    let names: Vec<String> = copies.iter().map(|c| c.cluster.clone()).collect();
+    allowed.extend(
+        waves(rollout, &names)
+            .into_iter()
+            .filter(|(_, wave)| *wave <= current)
+            .map(|(cluster, _)| cluster),
+    );
     allowed
 }
 
@@ -249,6 +251,39 @@ mod tests {
         // A failed canary stops a Canary rollout.
         let canary = rollout("Canary", Some(IntOrString::Int(1)), &["m1"]);
         assert_eq!(names(allowed(Some(&canary), 2, &copies, false)), ["m1"]);
+    }
+
+    #[test]
+    fn a_wave_starts_when_the_whole_wave_before_it_is_through() {
+        let r = rollout("ClusterByCluster", Some(IntOrString::Int(2)), &[]);
+        // Wave 1 = m1, m2; wave 2 = m3, m4. m1 done, m2 still updating:
+        // wave 2 waits (a slot is free, but waves are whole).
+        let copies = [
+            copy("m1", 2, true),
+            copy("m2", 2, false),
+            copy("m3", 1, true),
+            copy("m4", 1, true),
+        ];
+        assert_eq!(names(allowed(Some(&r), 2, &copies, false)), ["m1", "m2"]);
+        assert_eq!(current_wave(&r, 2, &copies), Some(1));
+        let wave_one_done = [
+            copy("m1", 2, true),
+            copy("m2", 2, true),
+            copy("m3", 1, true),
+            copy("m4", 1, true),
+        ];
+        assert_eq!(
+            names(allowed(Some(&r), 2, &wave_one_done, false)),
+            ["m1", "m2", "m3", "m4"]
+        );
+        assert_eq!(current_wave(&r, 2, &wave_one_done), Some(2));
+        let all = [
+            copy("m1", 2, true),
+            copy("m2", 2, true),
+            copy("m3", 2, true),
+            copy("m4", 2, true),
+        ];
+        assert_eq!(current_wave(&r, 2, &all), None);
     }
 
     #[test]
