@@ -229,4 +229,36 @@ fn a_canary_that_never_gets_ready_fails_the_rollout_and_nobody_else_sees_it() {
     for m in ["member-1", "member-3"] {
         assert_eq!(image(m), Some(Value::from("nginx:1.27")), "{m}");
     }
+
+    // The failed canary leaves the placement (drained): the stop is final
+    // for this revision, so the others still never get it.
+    let drained = up.fed(&["drain", "member-2", "--timeout", "60s"]);
+    assert!(
+        drained.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&drained.stderr),
+        up.log()
+    );
+    let held = wait_for(DEADLINE, "the binding without member-2", || {
+        let r = rollout();
+        let names: Vec<&str> = r["clusters"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        (names == ["member-1", "member-3"]).then_some(r)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}\n{}", rollout(), up.log()));
+    assert_eq!(held["phase"], "Failed", "{held}");
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watch_until {
+        for m in ["member-1", "member-3"] {
+            assert_eq!(
+                image(m),
+                Some(Value::from("nginx:1.27")),
+                "{m} got the bad release after the canary left"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
