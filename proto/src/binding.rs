@@ -122,8 +122,9 @@ pub struct RolloutStatus {
     /// next to the binding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_good_revision: Option<i64>,
-    /// The wave of the last cluster started (1-based; waves of
-    /// `maxConcurrentClusters` in the rollout order, canaries first).
+    /// The wave rolling now (1-based; waves of `maxConcurrentClusters` in
+    /// the rollout order, canaries first; a wave starts when the one before
+    /// is through).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_wave: Option<i32>,
     /// How many waves the rollout has.
@@ -135,8 +136,9 @@ pub struct RolloutStatus {
     /// Per target cluster, in the rollout order: `Pending` (previous
     /// revision, waiting for its wave), `Updating`, `Soaking` (updated and
     /// available, for `soakSeconds`), `Done`, `Failed` (still updating after
-    /// `progressDeadlineSeconds`, or regressed), `RolledBack` (runs
-    /// `lastGoodRevision` again).
+    /// `progressDeadlineSeconds`, or regressed during its soak),
+    /// `RollingBack`, `RolledBack` (runs `lastGoodRevision` again),
+    /// `Unknown` (its copy cannot be seen: the cluster is not Ready).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterRollout>,
 }

@@ -1,41 +1,51 @@
 //! Cross-cluster rollouts: which targets may get a template's new revision
-//! now, which go back to the last good one, and what the binding says of it.
+//! now, which render from the last good one, and what the binding says.
 //!
 //! With a `rollout` block in the policy, a template change reaches the
 //! clusters as the strategy says. `AllAtOnce` updates every copy at once.
-//! `ClusterByCluster` updates at most `maxConcurrentClusters` copies at a
-//! time (a number, or a percentage of the placed clusters; default 1), in
-//! a stable order (by cluster name); the next cluster starts when one in
-//! progress runs all its replicas of the new revision, updated and
-//! available. `Canary` does the same with `canaryClusters` first: no other
-//! cluster starts until every canary is done ([`waves`]).
+//! `ClusterByCluster` goes in waves of `maxConcurrentClusters` (a number,
+//! or a percentage of the placed clusters; default 1) in a stable order (by
+//! cluster name); a wave starts once every cluster of the wave before is
+//! through. `Canary` puts `canaryClusters` in the first waves, alone
+//! ([`waves`]).
 //!
-//! A copy counts as done once it has stayed fully updated and available
-//! for `soakSeconds` ([`StateClock`]). A copy still updating after
+//! A copy is done once it has stayed fully updated and available for
+//! `soakSeconds` ([`StateClock`]); done is final for the revision (a later
+//! dip is ordinary health). A copy still updating after
 //! `progressDeadlineSeconds`, or that stops being fully updated and
 //! available during its soak, has failed. Beyond `maxFailures` (default 0)
-//! no further cluster starts, so the clusters not reached never see the bad
-//! revision (phase `Failed`); within it, a failed cluster frees its slot.
-//! With `autoRollback: true` every target is then rendered from the last
-//! good revision again (phase `RolledBack`) until the template changes.
+//! the rollout stops (phase `Failed`): no further cluster starts, so the
+//! clusters not reached never see the bad revision; within it, a failed
+//! cluster counts as through and the rollout can complete. With
+//! `autoRollback: true` every target is rendered from the last good
+//! revision instead (phase `RolledBack`) until the template changes.
 //!
-//! The last good revision is the last one that completed everywhere,
-//! recorded in the [`history`]. `kubectl fed rollout pause` (annotation
+//! The last good revision is the last one that completed, recorded in the
+//! [`history`]. `kubectl fed rollout pause` (annotation
 //! [`ROLLOUT_PAUSED_ANNOTATION`] on the binding) lets the clusters
-//! mid-update finish and starts no further one (phase `Paused`).
+//! mid-update finish and starts no further one (phase `Paused`). While a
+//! rollout holds (paused or stopped), a target without a copy (new to the
+//! placement, or its copy deleted) gets the last good revision, or nothing
+//! while there is none.
 //!
 //! # Guarantees
-//! - A failure is final for its revision: a failed copy that recovers
-//!   later does not restart a stopped rollout (the binding's status keeps
-//!   it, so a restarted controller knows too). A new template revision
-//!   (an edit, `kubectl fed rollout undo`) starts a new rollout.
+//! - A stop is final for its revision: every failure counts, also of a
+//!   cluster the placement has left since, and the binding's status keeps
+//!   `Failed`/`RolledBack` across a controller restart. A new template
+//!   revision (an edit, `kubectl fed rollout undo`) starts a new rollout.
+//! - A held target is never rendered from the template, even while its
+//!   copy is out of sight (its member watch relisting).
 //! - The decision to roll back is kept in memory as soon as it is made and
 //!   in the binding's status after that, so a stale binding cache never
-//!   undoes it.
+//!   undoes it; if the last good revision is gone from the history, the
+//!   rollout stays `Failed` rather than rolling forward.
+//! - A target whose cluster is not Ready and whose copy was never listed is
+//!   held (state `Unknown`); the others go on.
 //!
 //! # Caveats
 //! Soak and deadline clocks live in the controller's memory: a restarted
-//! controller soaks (and waits for deadlines) again.
+//! controller soaks (and waits for deadlines) again. A copy whose apply is
+//! refused (a member webhook) stays `Pending` without a deadline.
 
 pub mod clock;
 pub mod history;
