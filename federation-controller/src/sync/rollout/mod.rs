@@ -44,8 +44,9 @@
 //!
 //! # Caveats
 //! Soak and deadline clocks live in the controller's memory: a restarted
-//! controller soaks (and waits for deadlines) again. A copy whose apply is
-//! refused (a member webhook) stays `Pending` without a deadline.
+//! controller soaks (and waits for deadlines) again. A copy whose apply the
+//! member refuses fails at the progress deadline like one that never gets
+//! ready (the clock starts when the gate lets it go).
 
 pub mod clock;
 pub mod history;
@@ -101,6 +102,9 @@ struct Remembered {
     failed: HashMap<(String, i64), String>,
     /// (cluster, revision) that finished: done for good.
     done: HashSet<(String, i64)>,
+    /// (cluster, revision) let go: its deadline runs even while its copy
+    /// has not taken the revision (an apply the member refuses).
+    started: HashSet<(String, i64)>,
     /// The last good revision's template, once loaded for a rollback.
     rollback_template: Option<(i64, Arc<DynamicObject>)>,
 }
@@ -196,9 +200,11 @@ impl Tracker {
         let (done, mut wake) =
             self.soak
                 .settle(key, copy.cluster, at, copy.updated, timing.soak, timing.now);
-        // Updating for longer than the progress deadline: failed.
+        // Updating (or let go and not yet on the revision) for longer than
+        // the progress deadline: failed.
         if let Some(d) = timing.deadline {
-            let updating = on_revision && !copy.updated;
+            let started = memory.started.contains(&failure) && copy.generation < Some(revision);
+            let updating = (on_revision && !copy.updated) || started;
             let (over, left) =
                 self.updating
                     .settle(key, copy.cluster, revision, updating, d, timing.now);
@@ -246,6 +252,7 @@ pub(super) async fn decide(
     // Only this revision's outcomes matter.
     memory.failed.retain(|(_, r), _| *r == generation);
     memory.done.retain(|(_, r)| *r == generation);
+    memory.started.retain(|(_, r)| *r == generation);
     let last_good = memory.last_good.max(previous.last_good_revision);
     let paused = binding
         .annotations()
@@ -439,11 +446,16 @@ pub(super) async fn decide(
         message = Some(why.clone());
     } else {
         let allowed = allowed(Some(rollout), generation, &copies, hold);
+        for c in &copies {
+            if allowed.contains(&c.cluster) && c.generation.is_some_and(|g| g < generation) {
+                memory.started.insert((c.cluster.clone(), generation));
+            }
+        }
         for (c, updated) in copies.iter().zip(&updated_now) {
             let state = match c.generation {
                 _ if unseen.contains(&c.cluster) => "Unknown",
-                Some(g) if g < generation => "Pending",
                 _ if c.failed => "Failed",
+                Some(g) if g < generation => "Pending",
                 None => "Updating",
                 _ if c.done => "Done",
                 _ if *updated => "Soaking",
@@ -614,6 +626,14 @@ mod tests {
         let (done, wake) =
             tracker.assess(&mut pending, "ns/b", 3, &observed(2, false), &at(t0, 40));
         assert!(!done && wake.is_none() && pending.failed.is_empty());
+        // A cluster let go whose copy never takes the revision (its apply
+        // refused) fails at the deadline too.
+        let mut refused = Remembered::default();
+        refused.started.insert(("m1".to_string(), 3));
+        tracker.assess(&mut refused, "ns/r", 3, &observed(2, true), &at(t0, 0));
+        assert!(refused.failed.is_empty());
+        tracker.assess(&mut refused, "ns/r", 3, &observed(2, true), &at(t0, 31));
+        assert!(refused.failed.contains_key(&("m1".to_string(), 3)));
         // The status's memory of a failure survives a restart.
         let restarted = Tracker::default();
         let mut fresh = Remembered::default();
