@@ -133,6 +133,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
                 kind: "ConfigMap".into(),
                 namespace: "default".into(),
                 label_selector: "team=a".into(),
+                ..Default::default()
             })
             .await
             .expect("list")
@@ -145,6 +146,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
                 kind: "ConfigMap".into(),
                 namespace: "default".into(),
                 label_selector: "team=b".into(),
+                ..Default::default()
             })
             .await
             .expect("list")
@@ -199,6 +201,34 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
         fed.create(create()).await.expect("create");
         let again = fed.create(create()).await.expect_err("exists");
         assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+
+        // Paging: one item a page, the token for the next.
+        let page = |token: String| pb::ListRequest {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "default".into(),
+            limit: 1,
+            continue_token: token,
+            ..Default::default()
+        };
+        let first_page = fed.list(page(String::new())).await.expect("page 1").into_inner();
+        assert_eq!(first_page.items.len(), 1);
+        assert!(!first_page.continue_token.is_empty());
+        let second_page = fed
+            .list(page(first_page.continue_token.clone()))
+            .await
+            .expect("page 2")
+            .into_inner();
+        assert_eq!(second_page.items.len(), 1);
+        assert_ne!(
+            object(&first_page.items[0])["metadata"]["name"],
+            object(&second_page.items[0])["metadata"]["name"]
+        );
+        let bad_token = fed
+            .list(page("not-a-token".into()))
+            .await
+            .expect_err("a bad continue token");
+        assert_eq!(bad_token.code(), Code::InvalidArgument, "{bad_token:?}");
 
         // A cluster-scoped object's namespace is ignored, as kubectl does.
         let ns = fed
@@ -374,6 +404,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
                 kind: "ConfigMap".into(),
                 namespace: "default".into(),
                 label_selector: String::new(),
+                ..Default::default()
             })
             .await
             .expect("list")

@@ -389,24 +389,37 @@ impl Federation for FederationService {
         let user = user(&request)?;
         let r = request.get_ref();
         let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
-        let mut path = self.bridge.path(&t, &r.namespace, "")?;
+        let mut query = Vec::new();
         if !r.label_selector.is_empty() {
-            path = format!("{path}?{}", selector_query(&r.label_selector));
+            query.push(selector_query(&r.label_selector));
+        }
+        if r.limit < 0 {
+            return Err(Status::invalid_argument("limit must not be negative"));
+        }
+        if r.limit > 0 {
+            query.push(format!("limit={}", r.limit));
+        }
+        if !r.continue_token.is_empty() {
+            query.push(format!("continue={}", encode(&r.continue_token)));
+        }
+        let mut path = self.bridge.path(&t, &r.namespace, "")?;
+        if !query.is_empty() {
+            path = format!("{path}?{}", query.join("&"));
         }
         let mut list = self
             .bridge
             .call(&user, Method::GET, &path, "application/json", Vec::new())
             .await?;
-        let resource_version = list["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let resource_version = text(&list["metadata"]["resourceVersion"]);
+        let continue_token = text(&list["metadata"]["continue"]);
         Ok(Response::new(pb::ListResponse {
             items: items(&mut list, &r.api_version, &r.kind)
                 .iter()
                 .map(convert::object)
                 .collect(),
             resource_version,
+            continue_token,
         }))
     }
 

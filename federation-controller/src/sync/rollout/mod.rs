@@ -40,7 +40,8 @@
 //!   undoes it; if the last good revision is gone from the history, the
 //!   rollout stays `Failed` rather than rolling forward.
 //! - A target whose cluster is not Ready and whose copy was never listed is
-//!   held (state `Unknown`); the others go on.
+//!   held (state `Unknown`); the clusters of its wave and the waves before
+//!   go on, later waves wait for it.
 //!
 //! # Caveats
 //! Soak and deadline clocks live in the controller's memory: a restarted
