@@ -455,6 +455,43 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
             .await
             .expect("the server still serves");
     });
+    // Shutting down: health says NOT_SERVING to a watcher.
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr))
+            .expect("endpoint")
+            .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
+                tonic::transport::Certificate::from_pem(server.ca_pem.as_bytes()),
+            ))
+            .expect("tls")
+            .connect()
+            .await
+            .expect("a channel");
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut statuses = health
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: "flotilla.v1.Federation".into(),
+            })
+            .await
+            .expect("health watch")
+            .into_inner();
+        use tonic_health::pb::health_check_response::ServingStatus;
+        let first = statuses
+            .next()
+            .await
+            .expect("a status")
+            .expect("not an error");
+        assert_eq!(first.status, ServingStatus::Serving as i32);
+        let pid = server.pid().expect("the server's pid");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let next = tokio::time::timeout(DEADLINE, statuses.next())
+            .await
+            .expect("a status in time")
+            .expect("a status")
+            .expect("not an error");
+        assert_eq!(next.status, ServingStatus::NotServing as i32);
+    });
     // The server gone: Unavailable.
     server.terminate().expect("stop the server");
     rt.block_on(async {

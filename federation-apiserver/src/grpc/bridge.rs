@@ -72,6 +72,11 @@ impl Bridge {
         Self { api, rest }
     }
 
+    /// Turns `true` when the server starts shutting down (long calls end).
+    pub fn shutting_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.api.shutting_down.clone()
+    }
+
     /// The served type of `api_version` + `kind`.
     pub fn resource_type(
         &self,

@@ -516,8 +516,13 @@ impl Federation for FederationService {
             s => Duration::from_secs(u64::from(s)).min(DRAIN_STREAM_LIMIT),
         };
         let bridge = Bridge::clone(&self.bridge);
+        let mut shutting_down = bridge.shutting_down();
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         tokio::spawn(async move {
+            let stopping = async move {
+                let _ = shutting_down.wait_for(|s| *s).await.is_ok();
+            };
+            tokio::pin!(stopping);
             let service = FederationService { bridge };
             let started = Instant::now();
             let mut last = None;
@@ -561,10 +566,18 @@ impl Federation for FederationService {
                         .await;
                     return;
                 }
-                // The caller went away: stop polling.
+                // The caller went away: stop polling; the server stops: say so.
                 tokio::select! {
                     () = tokio::time::sleep(DRAIN_POLL) => {}
                     () = tx.closed() => return,
+                    () = &mut stopping => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(
+                                "the server is shutting down; the drain goes on (call Drain again to follow it)",
+                            )))
+                            .await;
+                        return;
+                    }
                 }
             }
         });

@@ -64,7 +64,7 @@ impl Interceptor for Authenticate {
 pub fn routes(api: Arc<ApiState>, authenticator: Arc<TokenAuthenticator>) -> Router {
     let auth = Authenticate(authenticator);
     let federation = FederationServer::new(federation::FederationService {
-        bridge: bridge::Bridge::new(api),
+        bridge: bridge::Bridge::new(api.clone()),
     })
     // Manifests are held to the REST limit by the calls themselves
     // (RESOURCE_EXHAUSTED); tonic refuses anything far beyond it
@@ -72,10 +72,14 @@ pub fn routes(api: Arc<ApiState>, authenticator: Arc<TokenAuthenticator>) -> Rou
     .max_decoding_message_size(MAX_DECODED_BYTES)
     .max_encoding_message_size(bridge::MAX_ANSWER_BYTES);
     let (health_reporter, health) = tonic_health::server::health_reporter();
+    let mut shutting_down = api.shutting_down.clone();
     tokio::spawn(async move {
-        health_reporter
-            .set_serving::<FederationServer<federation::FederationService>>()
-            .await;
+        type Served = FederationServer<federation::FederationService>;
+        health_reporter.set_serving::<Served>().await;
+        // Shutting down: NOT_SERVING, so balancers stop sending calls.
+        if shutting_down.wait_for(|s| *s).await.is_ok() {
+            health_reporter.set_not_serving::<Served>().await;
+        }
     });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(federation_proto::grpc::FILE_DESCRIPTOR_SET)
