@@ -1,4 +1,4 @@
-//! Cross-cluster rollouts: `kubectl fed rollout status|pause|resume|undo
+//! Cross-cluster rollouts: `kubectl fed rollout status|pause|resume|undo|history
 //! TYPE/NAME`.
 //!
 //! They read and steer what the sync's rollout gate writes into the
@@ -44,6 +44,8 @@ pub enum RolloutCommand {
     /// Roll the template back to a good revision (by default the newest
     /// one that differs from it).
     Undo(UndoArgs),
+    /// The kept good revisions (what undo can go back to).
+    History(Target),
 }
 
 /// The template whose rollout to act on.
@@ -89,6 +91,7 @@ pub async fn run(args: RolloutArgs) -> anyhow::Result<()> {
         RolloutCommand::Pause(target) => set_paused(target, true).await,
         RolloutCommand::Resume(target) => set_paused(target, false).await,
         RolloutCommand::Undo(args) => undo(args).await,
+        RolloutCommand::History(target) => history(target).await,
     }
 }
 
@@ -310,6 +313,73 @@ async fn set_paused(target: Target, paused: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A revision's one-line summary: its containers' images, if any.
+fn images(data: &Value) -> String {
+    let containers = data
+        .pointer("/spec/template/spec/containers")
+        .or_else(|| data.pointer("/spec/jobTemplate/spec/template/spec/containers"))
+        .and_then(Value::as_array);
+    let images: Vec<String> = containers
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap_or("?"),
+                c["image"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if images.is_empty() {
+        "<none>".into()
+    } else {
+        images.join(",")
+    }
+}
+
+/// The kept revisions of a template, newest first.
+async fn kept_revisions(client: &Client, r: &Resolved) -> anyhow::Result<Vec<ControllerRevision>> {
+    let revisions: Api<ControllerRevision> = Api::namespaced(client.clone(), &r.binding_namespace);
+    let selector = format!(
+        "{REVISION_BINDING_LABEL}={}",
+        revision_label_value(&r.binding_name)
+    );
+    let mut kept = revisions
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .with_context(|| format!("reading the revision history of {}", r.display))?
+        .items;
+    kept.sort_by_key(|k| std::cmp::Reverse(k.revision));
+    Ok(kept)
+}
+
+async fn history(target: Target) -> anyhow::Result<()> {
+    let (client, r) = resolve(&target).await?;
+    let binding = binding(&client, &r).await?;
+    let kept = kept_revisions(&client, &r).await?;
+    let last_good = binding
+        .status
+        .as_ref()
+        .and_then(|s| s.rollout.as_ref())
+        .and_then(|r| r.last_good_revision);
+    println!("{}", r.display);
+    if kept.is_empty() {
+        println!("no good revision kept yet (one is kept when its rollout completes)");
+        return Ok(());
+    }
+    println!("REVISION  IMAGES");
+    for k in &kept {
+        let data = k.data.as_ref().map(|d| &d.0).unwrap_or(&Value::Null);
+        let mark = if Some(k.revision) == last_good {
+            "  (last good)"
+        } else {
+            ""
+        };
+        println!("{:<8}  {}{mark}", k.revision, images(data));
+    }
+    Ok(())
+}
+
 /// The fields of a template (or a revision) a rollback restores: all but
 /// its identity, metadata and status.
 fn restorable(object: &Value) -> serde_json::Map<String, Value> {
@@ -339,17 +409,7 @@ fn comparable(object: &Value) -> serde_json::Map<String, Value> {
 async fn undo(args: UndoArgs) -> anyhow::Result<()> {
     let (client, r) = resolve(&args.target).await?;
     binding(&client, &r).await?;
-    let revisions: Api<ControllerRevision> = Api::namespaced(client.clone(), &r.binding_namespace);
-    let selector = format!(
-        "{REVISION_BINDING_LABEL}={}",
-        revision_label_value(&r.binding_name)
-    );
-    let mut kept = revisions
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .with_context(|| format!("reading the revision history of {}", r.display))?
-        .items;
-    kept.sort_by_key(|k| std::cmp::Reverse(k.revision));
+    let kept = kept_revisions(&client, &r).await?;
     let templates = r.kind.api(client.clone(), &r.namespace);
     for _attempt in 0..5 {
         let template = templates
@@ -439,6 +499,14 @@ mod tests {
         assert_ne!(comparable(&template), comparable(&revision));
         let scaled_only = serde_json::json!({"spec": {"replicas": 3, "template": {"image": "b"}}});
         assert_eq!(comparable(&template), comparable(&scaled_only));
+    }
+
+    #[test]
+    fn history_lines_name_the_images() {
+        let data = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "nginx:1.27"}, {"name": "log", "image": "fluent:2"}]}}}});
+        assert_eq!(images(&data), "app=nginx:1.27,log=fluent:2");
+        assert_eq!(images(&serde_json::json!({"data": {"a": "1"}})), "<none>");
     }
 
     #[test]

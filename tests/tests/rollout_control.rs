@@ -241,6 +241,21 @@ fn pause_holds_the_rollout_resume_goes_on_and_undo_goes_back() {
     assert_eq!(done["currentWave"], 3, "{done}");
     assert_eq!(done["waves"], 3, "{done}");
 
+    // History lists the kept good revisions, newest first.
+    let history = ok(up.fed(&["rollout", "history", "deployment/web", "-n", "steer"]));
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines[0], "deployment.apps/web", "{history}");
+    assert!(
+        lines[2].starts_with("2 ")
+            && lines[2].contains("app=nginx:1.28")
+            && lines[2].contains("(last good)"),
+        "{history}"
+    );
+    assert!(
+        lines[3].starts_with("1 ") && lines[3].contains("app=nginx:1.27"),
+        "{history}"
+    );
+
     // Undo after a good rollout goes back to the revision before it.
     let undo = ok(up.fed(&["rollout", "undo", "deployment/web", "-n", "steer"]));
     assert!(undo.contains("rolled back to revision 1"), "{undo}");
