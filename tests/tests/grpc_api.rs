@@ -23,6 +23,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
+/// A TLS endpoint of the server (trusting its CA), not connected yet.
+fn endpoint(addr: &str, ca: &str) -> tonic::transport::Endpoint {
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .expect("endpoint")
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca.as_bytes())),
+        )
+        .expect("tls")
+}
+
 async fn connect(addr: &str, ca: &str, token: &str) -> Client {
     client::connect(&format!("https://{addr}"), ca.as_bytes(), token)
         .await
@@ -64,12 +75,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
     let rest = server.https();
     rt.block_on(async {
         let mut fed = connect(&server.addr, &server.ca_pem, &server.token).await;
-        let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr))
-            .expect("endpoint")
-            .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
-                tonic::transport::Certificate::from_pem(server.ca_pem.as_bytes()),
-            ))
-            .expect("tls")
+        let channel = endpoint(&server.addr, &server.ca_pem)
             .connect()
             .await
             .expect("a channel");
@@ -411,12 +417,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
             .into_inner()
             .resource_version;
         // Its connection takes 64 KiB in flight, no more (HTTP/2 windows).
-        let narrow = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr))
-            .expect("endpoint")
-            .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
-                tonic::transport::Certificate::from_pem(server.ca_pem.as_bytes()),
-            ))
-            .expect("tls")
+        let narrow = endpoint(&server.addr, &server.ca_pem)
             .initial_stream_window_size(65_535)
             .initial_connection_window_size(65_535)
             .connect()
@@ -457,12 +458,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
     });
     // Shutting down: health says NOT_SERVING to a watcher.
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr))
-            .expect("endpoint")
-            .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
-                tonic::transport::Certificate::from_pem(server.ca_pem.as_bytes()),
-            ))
-            .expect("tls")
+        let channel = endpoint(&server.addr, &server.ca_pem)
             .connect()
             .await
             .expect("a channel");
@@ -495,13 +491,7 @@ fn objects_errors_auth_and_watch_resume_over_grpc() {
     // The server gone: Unavailable.
     server.terminate().expect("stop the server");
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr))
-            .expect("endpoint")
-            .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
-                tonic::transport::Certificate::from_pem(server.ca_pem.as_bytes()),
-            ))
-            .expect("tls")
-            .connect_lazy();
+        let channel = endpoint(&server.addr, &server.ca_pem).connect_lazy();
         let mut gone = client::with_token(channel, &server.token).expect("client");
         let e = gone
             .list_clusters(pb::ListClustersRequest {})

@@ -151,6 +151,23 @@ impl Bridge {
         Ok(request)
     }
 
+    /// One request through the REST handler; the response, body unread.
+    async fn send(
+        &self,
+        user: &UserInfo,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<http::Response<Body>, Status> {
+        let request = Self::request(user, method, uri, content_type, body)?;
+        self.rest
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+
     /// One REST call; its JSON answer, or the mapped error.
     pub async fn call(
         &self,
@@ -176,13 +193,7 @@ impl Bridge {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<bytes::Bytes, Status> {
-        let request = Self::request(user, method, uri, content_type, body)?;
-        let response = self
-            .rest
-            .clone()
-            .oneshot(request)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let response = self.send(user, method, uri, content_type, body).await?;
         let code = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
             .await
@@ -200,13 +211,9 @@ impl Bridge {
         user: &UserInfo,
         uri: &str,
     ) -> Result<mpsc::Receiver<Result<Value, Status>>, Status> {
-        let request = Self::request(user, Method::GET, uri, "application/json", Vec::new())?;
         let response = self
-            .rest
-            .clone()
-            .oneshot(request)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .send(user, Method::GET, uri, "application/json", Vec::new())
+            .await?;
         let code = response.status();
         if !code.is_success() {
             let bytes = axum::body::to_bytes(response.into_body(), MAX_BODY_BYTES)

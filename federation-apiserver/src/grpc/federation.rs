@@ -93,6 +93,15 @@ fn parse_manifest(bytes: &[u8]) -> Result<Value, Status> {
 }
 
 impl FederationService {
+    /// The REST path of the object `r` names.
+    fn object_path(&self, r: &pb::ObjectRef) -> Result<String, Status> {
+        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        self.bridge.path(&t, &r.namespace, &r.name)
+    }
+
     /// A manifest's type and namespace (`default` for a namespaced kind
     /// that names none, none for a cluster-scoped kind).
     fn target_of(
@@ -113,48 +122,37 @@ impl FederationService {
     }
 
     async fn get_json(&self, user: &UserInfo, r: &pb::ObjectRef) -> Result<Value, Status> {
-        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
-        if r.name.is_empty() {
-            return Err(Status::invalid_argument("name is required"));
-        }
-        let path = self.bridge.path(&t, &r.namespace, &r.name)?;
+        let path = self.object_path(r)?;
         self.bridge
             .call(user, Method::GET, &path, "application/json", Vec::new())
             .await
     }
 
-    async fn clusters(&self, user: &UserInfo) -> Result<Vec<Cluster>, Status> {
+    /// Every object of one of Flotilla's own kinds (`plural`), typed.
+    async fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        user: &UserInfo,
+        plural: &str,
+        kind: &str,
+    ) -> Result<Vec<T>, Status> {
+        let path = format!("/apis/{}/{plural}", federation_proto::API_VERSION);
         let mut list = self
             .bridge
-            .call(
-                user,
-                Method::GET,
-                "/apis/flotilla.io/v1alpha1/clusters",
-                "application/json",
-                Vec::new(),
-            )
+            .call(user, Method::GET, &path, "application/json", Vec::new())
             .await?;
-        items(&mut list, federation_proto::API_VERSION, "Cluster")
+        items(&mut list, federation_proto::API_VERSION, kind)
             .into_iter()
-            .map(|c| serde_json::from_value(c).map_err(|e| Status::internal(e.to_string())))
+            .map(|o| serde_json::from_value(o).map_err(|e| Status::internal(e.to_string())))
             .collect()
     }
 
+    async fn clusters(&self, user: &UserInfo) -> Result<Vec<Cluster>, Status> {
+        self.list_all(user, "clusters", "Cluster").await
+    }
+
     async fn bindings(&self, user: &UserInfo) -> Result<Vec<ResourceBinding>, Status> {
-        let mut list = self
-            .bridge
-            .call(
-                user,
-                Method::GET,
-                "/apis/flotilla.io/v1alpha1/resourcebindings",
-                "application/json",
-                Vec::new(),
-            )
-            .await?;
-        items(&mut list, federation_proto::API_VERSION, "ResourceBinding")
-            .into_iter()
-            .map(|b| serde_json::from_value(b).map_err(|e| Status::internal(e.to_string())))
-            .collect()
+        self.list_all(user, "resourcebindings", "ResourceBinding")
+            .await
     }
 
     async fn cluster(&self, user: &UserInfo, name: &str) -> Result<Cluster, Status> {
@@ -353,11 +351,7 @@ impl Federation for FederationService {
     async fn get(&self, request: Request<pb::ObjectRef>) -> Result<Response<pb::Object>, Status> {
         let user = user(&request)?;
         let r = request.get_ref();
-        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
-        if r.name.is_empty() {
-            return Err(Status::invalid_argument("name is required"));
-        }
-        let path = self.bridge.path(&t, &r.namespace, &r.name)?;
+        let path = self.object_path(r)?;
         let text = self
             .bridge
             .call_bytes(&user, Method::GET, &path, "application/json", Vec::new())
@@ -371,11 +365,7 @@ impl Federation for FederationService {
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let user = user(&request)?;
         let r = request.get_ref();
-        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
-        if r.name.is_empty() {
-            return Err(Status::invalid_argument("name is required"));
-        }
-        let path = self.bridge.path(&t, &r.namespace, &r.name)?;
+        let path = self.object_path(r)?;
         self.bridge
             .call(&user, Method::DELETE, &path, "application/json", Vec::new())
             .await?;
