@@ -17,6 +17,9 @@
 #[path = "client.rs"]
 mod client;
 #[allow(dead_code)]
+#[path = "machine.rs"]
+mod machine;
+#[allow(dead_code)]
 #[path = "server.rs"]
 mod server;
 #[allow(dead_code)]
@@ -340,18 +343,6 @@ async fn main() -> Result<()> {
             grpc_cpu / rest_cpu.max(1e-9)
         );
     }
-    println!("{}", machine());
+    println!("machine: {}", machine::machine(&std::env::temp_dir()));
     Ok(())
-}
-
-/// The machine, for the record.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("machine: {cores} cores, {model}")
 }

@@ -10,6 +10,7 @@
 
 mod baseline;
 mod client;
+mod machine;
 mod profile;
 mod report;
 mod scenarios;
@@ -126,9 +127,9 @@ async fn run(cli: Cli) -> Result<()> {
     );
     raise_nofile(watchers as u64 + 512);
     let data_parent = cli.data_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let machine = report::machine(&data_parent);
+    let machine = machine::machine(&data_parent);
     println!("machine: {machine}");
-    println!("load average at start: {}", report::loadavg());
+    println!("load average at start: {}", machine::loadavg());
 
     let mut results = ServerResults {
         clients: cli.clients,
@@ -188,7 +189,7 @@ async fn run(cli: Cli) -> Result<()> {
     println!("{}", report::table(&results, &baselines));
     print!("{}", report::cpu_lines(&results));
     println!("\nmachine: {machine}");
-    println!("load average at end: {}", report::loadavg());
+    println!("load average at end: {}", machine::loadavg());
     Ok(())
 }
 

@@ -15,9 +15,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 use federation_controller::kinds::{Kind, KINDS};
 use federation_controller::scheduler::controller::{binding_name, binding_namespace};
-use federation_proto::binding::{
-    revision_label_value, RolloutStatus, REVISION_BINDING_LABEL, ROLLOUT_PAUSED_ANNOTATION,
-};
+use federation_proto::binding::{revision_selector, RolloutStatus, ROLLOUT_PAUSED_ANNOTATION};
 use federation_proto::ResourceBinding;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -272,7 +270,12 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if start.elapsed() > args.timeout {
-            bail!("timed out waiting for the rollout of {}", r.display);
+            let now = shown.lines().next().unwrap_or_default();
+            bail!(
+                "timed out after {}s waiting for the rollout ({now}); it goes on: \
+                 run again to keep following it",
+                args.timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -340,12 +343,8 @@ fn images(data: &Value) -> String {
 /// The kept revisions of a template, newest first.
 async fn kept_revisions(client: &Client, r: &Resolved) -> anyhow::Result<Vec<ControllerRevision>> {
     let revisions: Api<ControllerRevision> = Api::namespaced(client.clone(), &r.binding_namespace);
-    let selector = format!(
-        "{REVISION_BINDING_LABEL}={}",
-        revision_label_value(&r.binding_name)
-    );
     let mut kept = revisions
-        .list(&ListParams::default().labels(&selector))
+        .list(&ListParams::default().labels(&revision_selector(&r.binding_name)))
         .await
         .with_context(|| format!("reading the revision history of {}", r.display))?
         .items;

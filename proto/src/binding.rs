@@ -183,6 +183,14 @@ pub fn revision_label_value(binding_name: &str) -> String {
     format!("h-{hash:016x}")
 }
 
+/// The label selector of a binding's ControllerRevisions.
+pub fn revision_selector(binding_name: &str) -> String {
+    format!(
+        "{REVISION_BINDING_LABEL}={}",
+        revision_label_value(binding_name)
+    )
+}
+
 /// The name of the ControllerRevision keeping revision `revision` of a
 /// binding's template.
 pub fn revision_name(binding_name: &str, revision: i64) -> String {

@@ -442,9 +442,9 @@ impl Federation for FederationService {
     ) -> Result<Response<pb::Placement>, Status> {
         let user = user(&request)?;
         let r = request.get_ref();
+        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
         // The template must exist (NotFound otherwise, in its own words).
         self.get_json(&user, r).await?;
-        let t = self.bridge.resource_type(&r.api_version, &r.kind)?;
         let namespace = if t.namespaced {
             r.namespace.as_str()
         } else {
@@ -493,8 +493,19 @@ impl Federation for FederationService {
     ) -> Result<Response<Self::DrainStream>, Status> {
         let user = user(&request)?;
         let r = request.into_inner();
-        self.cluster(&user, &r.name).await?;
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
         let clusters = self.clusters(&user).await?;
+        if !clusters
+            .iter()
+            .any(|c| c.metadata.name.as_deref() == Some(r.name.as_str()))
+        {
+            return Err(Status::not_found(format!(
+                "no cluster named {} is joined (ListClusters lists them)",
+                r.name
+            )));
+        }
         let bindings = self.bindings(&user).await?;
         maintenance::drain_check(&r.name, &clusters, &bindings)
             .map_err(Status::failed_precondition)?;

@@ -123,12 +123,7 @@ pub(super) async fn sync_cluster(
         retry,
         unknown: retry,
     };
-    let Some(cluster) = ctx
-        .clusters
-        .state()
-        .into_iter()
-        .find(|c| c.name_any() == cluster_name)
-    else {
+    let Some(cluster) = ctx.cluster(cluster_name) else {
         return fail(format!("cluster {cluster_name} is not joined"), true);
     };
     if !cluster.is_ready() {
@@ -262,12 +257,7 @@ pub(super) async fn remove_copy(
     name: &str,
     cluster_name: &str,
 ) -> bool {
-    let Some(cluster) = ctx
-        .clusters
-        .state()
-        .into_iter()
-        .find(|c| c.name_any() == cluster_name)
-    else {
+    let Some(cluster) = ctx.cluster(cluster_name) else {
         // Unjoined: nothing to reach.
         return true;
     };

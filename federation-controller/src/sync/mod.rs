@@ -90,6 +90,19 @@ pub struct Context {
     pub rollouts: rollout::Tracker,
 }
 
+impl Context {
+    /// A joined cluster by name (a lookup in the cache, no copy of it).
+    pub(super) fn cluster(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.clusters
+            .get(&kube::runtime::reflector::ObjectRef::new(name))
+    }
+
+    /// Whether the cluster is joined and Ready.
+    pub(super) fn is_ready(&self, name: &str) -> bool {
+        self.cluster(name).is_some_and(|c| c.is_ready())
+    }
+}
+
 /// The sooner of two optional waits.
 pub(super) fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
@@ -153,12 +166,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         every.dedup();
         let mut left = false;
         for cluster in &every {
-            let reachable = ctx
-                .clusters
-                .state()
-                .iter()
-                .any(|c| c.name_any() == *cluster && c.is_ready());
-            if reachable
+            if ctx.is_ready(cluster)
                 && !remove_copy(&ctx, &key, kind, &template_ns, &resource.name, cluster).await
             {
                 left = true;
@@ -167,10 +175,15 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
         if left {
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
-        // Whether or not it still has a rollout block: it may have had one.
-        rollout::history::forget(&ctx.client, &namespace, &name)
-            .await
-            .map_err(api_error("deleting the revision history of binding", &name))?;
+        // Only a binding with a rollout has a history (one that lost its
+        // rollout block lost its history then).
+        let had_rollout = binding.spec.rollout.is_some()
+            || binding.status.as_ref().is_some_and(|s| s.rollout.is_some());
+        if had_rollout {
+            rollout::history::forget(&ctx.client, &namespace, &name)
+                .await
+                .map_err(api_error("deleting the revision history of binding", &name))?;
+        }
         ctx.rollouts.forget(&key);
         set_finalizer(&bindings, &binding, false).await?;
         return Ok(Action::await_change());
@@ -200,12 +213,19 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     let (waiting, last_good, from_last_good, wake_in, rollout_status) =
         match rollout::decide(&ctx, &binding, kind, &template).await? {
             rollout::Decision::Ungated => {
+                // The policy dropped its rollout block: so goes the history
+                // (the status write below then drops `status.rollout`).
+                if binding.status.as_ref().is_some_and(|s| s.rollout.is_some()) {
+                    rollout::history::forget(&ctx.client, &namespace, &name)
+                        .await
+                        .map_err(api_error("deleting the revision history of binding", &name))?;
+                }
                 (Default::default(), None, Default::default(), None, None)
             }
             rollout::Decision::Unknown => {
                 // Not every copy is known yet: watch, and decide once they are.
-                for c in ctx.clusters.state() {
-                    if binding.spec.clusters.iter().any(|t| t.name == c.name_any()) {
+                for target in &binding.spec.clusters {
+                    if let Some(c) = ctx.cluster(&target.name) {
                         ctx.members.watch(&c, kind).await;
                     }
                 }
@@ -307,11 +327,7 @@ pub async fn reconcile(binding: Arc<ResourceBinding>, ctx: Arc<Context>) -> Resu
     let mut statuses: Vec<MemberStatus> = outcomes.iter().map(|o| o.status.clone()).collect();
     let mut leftovers: Vec<String> = Vec::new();
     for cluster in placed.iter().filter(|c| !targets.contains(&c.as_str())) {
-        let state = ctx
-            .clusters
-            .state()
-            .into_iter()
-            .find(|c| c.name_any() == *cluster);
+        let state = ctx.cluster(cluster);
         let ready = state.as_ref().is_some_and(|c| c.is_ready());
         let draining = state.as_ref().is_some_and(|c| c.is_draining());
         let purge = binding.spec.purge_mode.as_deref().unwrap_or("Graceful");

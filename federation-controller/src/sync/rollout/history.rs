@@ -11,7 +11,9 @@
 //! Named `<binding>-<revision>`, labelled [`REVISION_BINDING_LABEL`]; the
 //! newest [`HISTORY_LIMIT`] are kept, and all go with the binding.
 
-use federation_proto::binding::{revision_label_value, revision_name, REVISION_BINDING_LABEL};
+use federation_proto::binding::{
+    revision_label_value, revision_name, revision_selector, REVISION_BINDING_LABEL,
+};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{DeleteParams, DynamicObject, ListParams, ObjectMeta, PostParams};
@@ -48,10 +50,7 @@ pub fn snapshot(template: &Value) -> Value {
 }
 
 fn selector(binding_name: &str) -> ListParams {
-    ListParams::default().labels(&format!(
-        "{REVISION_BINDING_LABEL}={}",
-        revision_label_value(binding_name)
-    ))
+    ListParams::default().labels(&revision_selector(binding_name))
 }
 
 /// Records `template` as a good revision of the binding `namespace/name`

@@ -303,12 +303,7 @@ pub(super) async fn decide(
             template.name_any(),
         ));
         if record.is_none() && !ctx.members.is_listed(cluster, kind.kind) {
-            let ready = ctx
-                .clusters
-                .state()
-                .iter()
-                .any(|c| c.name_any() == *cluster && c.is_ready());
-            if ready {
+            if ctx.is_ready(cluster) {
                 // Listing any moment now: decide once it has.
                 unknown = true;
             } else {
